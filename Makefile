@@ -1,0 +1,31 @@
+# Two commands from clone to running: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, prepare the sample newsletter, send the sample issue to outbox/, keep serving
+run: $(STAMP)
+	$(BIN)/newsletter demo
+
+## test: install what the tests need, then lint, type-check and run every test
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests scheduler.py
+	$(BIN)/ruff format --check pipeline tests scheduler.py
+	$(BIN)/mypy --strict pipeline
+
+clean:
+	rm -rf $(VENV) outbox newsletter.db .pytest_cache .mypy_cache .ruff_cache

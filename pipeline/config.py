@@ -1,0 +1,197 @@
+"""Typed, frozen settings read from ``newsletter.toml`` plus the environment.
+
+Paths in the file are relative to the file. Secrets come only from the
+environment and are held as :class:`pydantic.SecretStr`, so printing a settings
+object never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from .errors import ConfigError
+
+CONFIG_FILE_NAME = "newsletter.toml"
+#: Used only when NEWSLETTER_SECRET_KEY is unset; `check` warns about it.
+INSECURE_DEV_SECRET = "insecure-development-key-set-NEWSLETTER_SECRET_KEY"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClinicSettings(_Section):
+    name: str = Field(min_length=1)
+    website: str | None = None
+    postal_address: str = Field(min_length=1)
+    logo_url: str | None = None
+    booking_url: str | None = None
+    booking_label: str = "Book an appointment"
+    brand_color: str = Field(default="#2f6f62", pattern=r"^#[0-9a-fA-F]{6}$")
+
+
+class EmailSettings(_Section):
+    from_email: str = Field(min_length=3)
+    from_name: str | None = None
+    reply_to: str | None = None
+    #: Used in "Hi {first_name}," when a subscriber has no first name.
+    first_name_fallback: str = "there"
+
+
+class WebSettings(_Section):
+    base_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class ScheduleSettings(_Section):
+    cron: str = "0 9 * * tue"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The clinic's timezone."""
+        return ZoneInfo(self.timezone)
+
+
+class SendingSettings(_Section):
+    transport: str = "outbox"
+    outbox_dir: Path = Path("outbox")
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class AuthorSettings(_Section):
+    bio: str | None = None
+    photo_url: str | None = None
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///newsletter.db"
+
+
+class Settings(_Section):
+    """Everything the pipeline knows about one newsletter folder."""
+
+    root: Path = Path(".")
+    articles_dir: Path = Path("articles")
+    templates_dir: Path = Path("templates")
+    clinic: ClinicSettings
+    email: EmailSettings
+    web: WebSettings = WebSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    sending: SendingSettings = SendingSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    authors: dict[str, AuthorSettings] = {}
+    database: DatabaseSettings = DatabaseSettings()
+    secret_key: SecretStr = SecretStr(INSECURE_DEV_SECRET)
+    smtp_password: SecretStr | None = None
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path made absolute to the folder."""
+        return resolve_sqlite_url(self.database.url, self.root)
+
+    @property
+    def outbox_path(self) -> Path:
+        """Where the outbox transport writes messages."""
+        return self.root / self.sending.outbox_dir
+
+    @property
+    def articles_path(self) -> Path:
+        """The article queue folder."""
+        return self.root / self.articles_dir
+
+    @property
+    def templates_path(self) -> Path:
+        """The folder's own templates (may be absent: the package copy is used)."""
+        return self.root / self.templates_dir
+
+
+def resolve_sqlite_url(url: str, root: Path) -> str:
+    """Make ``sqlite:///relative.db`` relative to the settings file, not the cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:":
+            return prefix + str((root / rest).resolve())
+    return url
+
+
+def find_config(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """Locate the settings file: ``--config``, then NEWSLETTER_CONFIG, then ./newsletter.toml."""
+    env = os.environ if environ is None else environ
+    if explicit is not None:
+        return explicit
+    if env.get("NEWSLETTER_CONFIG"):
+        return Path(env["NEWSLETTER_CONFIG"])
+    return Path(CONFIG_FILE_NAME)
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; raise :class:`ConfigError` naming file and field."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path}: settings file not found (use --config PATH or NEWSLETTER_CONFIG)"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    raw["root"] = path.resolve().parent
+    secrets = {
+        "secret_key": env.get("NEWSLETTER_SECRET_KEY"),
+        "smtp_password": env.get("NEWSLETTER_SMTP_PASSWORD"),
+        "sendgrid_api_key": env.get("SENDGRID_API_KEY"),
+        "sendgrid_api_host": env.get("SENDGRID_API_HOST"),
+    }
+    raw.update({key: value for key, value in secrets.items() if value})
+    if env.get("NEWSLETTER_DATABASE_URL"):
+        raw.setdefault("database", {})
+        raw["database"] = {**raw["database"], "url": env["NEWSLETTER_DATABASE_URL"]}
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        # input values are left out on purpose: they could be secrets
+        raise ConfigError(f"{path}: {field}: {first['msg']}{more}") from None
