@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..errors import PipelineError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Any fixed 64-bit number works: it only has to be the same for every process
+# migrating the same PostgreSQL database.
+_PG_MIGRATION_LOCK = 7_202_611_401
+
+# Alembic keeps the running migration in module globals (``alembic.context``,
+# ``alembic.op``), so two threads of one process must not migrate at once.
+_THREAD_LOCK = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
@@ -32,3 +46,52 @@ def make_engine(url: str) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the bundled migrations; no ``alembic.ini`` involved.
+
+    With ``connection``, ``env.py`` migrates over it. Developers can pass the
+    result to ``alembic.command.revision(..., autogenerate=True)`` to write the
+    next migration.
+    """
+    config = Config()
+    # Config values go through ConfigParser interpolation: a literal % in the
+    # install path (possible on any OS) must be doubled.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database schema up to date (``alembic upgrade head``).
+
+    Safe to call on every start, from several threads and from several
+    processes at once: callers take turns on a lock, and a database already at
+    head is left as is.
+    """
+    try:
+        with _THREAD_LOCK, engine.begin() as connection:
+            _lock_for_migration(connection)
+            command.upgrade(alembic_config(connection), "head")
+    except CommandError as error:
+        # Typically a database written by a newer release than this one.
+        where = engine.url.render_as_string(hide_password=True)
+        raise PipelineError(f"cannot migrate the database {where}: {error}") from error
+
+
+def _lock_for_migration(connection: Connection) -> None:
+    """Serialize concurrent migrations (scheduler, web app and workers starting together).
+
+    Without this, two processes finding an empty database would both run
+    ``CREATE TABLE`` and one would crash.
+    """
+    if connection.dialect.name == "sqlite":
+        # pysqlite only opens a transaction before DML; BEGIN IMMEDIATE takes
+        # the write lock now, so the second process waits (busy timeout) and
+        # then reads the version the first one committed.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        # Released automatically when the migration transaction ends.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")

@@ -92,6 +92,7 @@ def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
         cls,
         name=name,
         native_enum=False,
+        create_constraint=True,
         length=16,
         values_callable=lambda members: [m.value for m in members],
     )

@@ -1,0 +1,445 @@
+"""The ``newsletter`` command.
+
+Every user error is one line on stderr (``path:line: message`` for problems in
+a file) and exit status 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .articles import load_articles
+from .config import INSECURE_DEV_SECRET, Settings, find_config, load_settings
+from .errors import ConfigError, PipelineError, Problem, TemplateError
+from .render import render_issue
+from .series import series_nav, series_problems
+from .service import Newsletter
+from .store.ledger import CampaignCounts
+from .subscribers import (
+    add_subscriber,
+    export_csv,
+    forget_subscriber,
+    import_csv,
+    iter_subscribers,
+    remove_subscriber,
+    to_json_dict,
+)
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+
+app = typer.Typer(
+    help="Turn a clinic's articles into a newsletter: check, queue, preview and send.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    """Options given before the command."""
+
+    config: Path | None = None
+
+
+def _state(ctx: typer.Context) -> CliState:
+    state = ctx.find_root().obj
+    assert isinstance(state, CliState)
+    return state
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return load_settings(find_config(_state(ctx).config))
+
+
+def _open(ctx: typer.Context) -> Newsletter:
+    return Newsletter(_settings(ctx))
+
+
+def _print_json(value: Any) -> None:
+    # Plain print: rich would wrap long lines and break the JSON.
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Settings file (default: $NEWSLETTER_CONFIG, else ./newsletter.toml).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+    ctx.obj = CliState(config=config)
+
+
+# -- folder ---------------------------------------------------------------------
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")]) -> None:
+    """Scaffold a new newsletter folder (settings, sample articles, templates)."""
+    if (directory / "newsletter.toml").exists():
+        raise PipelineError(f"{directory / 'newsletter.toml'}: already exists; nothing changed")
+    directory.mkdir(parents=True, exist_ok=True)
+    for item in ("newsletter.toml", "sample-subscribers.csv"):
+        shutil.copyfile(DEFAULTS_DIR / item, directory / item)
+    for folder in ("articles", "templates"):
+        shutil.copytree(DEFAULTS_DIR / folder, directory / folder, dirs_exist_ok=True)
+    out.print(f"Created a newsletter folder in {directory}")
+    out.print(f"Next: edit {directory / 'newsletter.toml'}, then run: newsletter check")
+
+
+def collect_problems(settings: Settings) -> tuple[int, list[Problem]]:
+    """Every problem in the folder's articles and templates; (articles read, problems)."""
+    found = load_articles(settings.articles_path, settings.schedule.tz)
+    problems = list(found.problems) + series_problems(found.articles)
+    base_url = settings.web.base_url
+    for article in found.articles:
+        nav = series_nav(article, found.articles, sent_slugs=(), base_url=base_url)
+        try:
+            render_issue(article, nav, settings, archive_url=f"{base_url}/archive/{article.slug}")
+        except TemplateError as exc:
+            problems.append(Problem(article.path, 1, f"does not render: {exc}"))
+            break  # a broken template breaks every article the same way
+    return len(found.articles) + len({p.path for p in found.problems}), problems
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Validate settings, templates and every article; one line per problem."""
+    try:
+        settings = _settings(ctx)
+    except ConfigError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    count, problems = collect_problems(settings)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if settings.secret_key.get_secret_value() == INSECURE_DEV_SECRET:
+        err.print("warning: NEWSLETTER_SECRET_KEY is not set; unsubscribe links use a dev key")
+    if problems:
+        err.print(f"{count} article files checked, {len(problems)} problem(s)")
+        raise typer.Exit(1)
+    out.print(f"{count} article files checked, no problems")
+
+
+@app.command()
+def queue(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Articles in send order, with their planned dates."""
+    newsletter = _open(ctx)
+    entries = newsletter.queue()
+    if as_json:
+        _print_json([e.as_dict() for e in entries])
+        return
+    table = Table("slug", "title", "series", "part", "status", "planned")
+    for e in entries:
+        planned = e.planned_at.isoformat() if e.planned_at else "-"
+        table.add_row(e.slug, e.title, e.series or "-", str(e.part or "-"), e.status, planned)
+    out.print(table if entries else "The queue is empty.")
+
+
+@app.command()
+def preview(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Article slug.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")] = Path("preview"),
+) -> None:
+    """Write SLUG.html, SLUG.txt and SLUG.eml as a subscriber would get them."""
+    files = _open(ctx).preview(slug, out_dir)
+    for path in (files.html, files.text, files.eml):
+        out.print(str(path), markup=False, highlight=False)
+
+
+# -- sending --------------------------------------------------------------------
+
+
+def _counts_table(rows: list[CampaignCounts]) -> Table:
+    table = Table("campaign", "planned", "pending", "sent", "failed", "uncertain", "suppressed")
+    for c in rows:
+        table.add_row(
+            c.slug,
+            *(str(n) for n in (c.planned, c.pending, c.sent, c.failed, c.uncertain, c.suppressed)),
+        )
+    return table
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    slug: Annotated[str | None, typer.Argument(help="Article slug (default: next due).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Really send (required).")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render and count; send nothing.")
+    ] = False,
+    include_new: Annotated[
+        bool, typer.Option("--include-new", help="Also send to those who joined since.")
+    ] = False,
+) -> None:
+    """Send an article to every active subscriber; a repeat resumes, never resends."""
+    if not (yes or dry_run):
+        raise PipelineError("send needs --yes to send (or --dry-run to count only)")
+    newsletter = _open(ctx)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.0f} recipients/s"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sending", total=None, rate=0.0)
+
+        def progress(counts: CampaignCounts) -> None:
+            done = counts.planned - counts.pending - counts.sending
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = done / elapsed if elapsed else 0.0
+            bar.update(task, total=counts.planned, completed=done, rate=rate)
+
+        report = newsletter.send(slug, dry_run=dry_run, include_new=include_new, progress=progress)
+    c = report.counts
+    if report.dry_run:
+        out.print(f"dry run: {c.slug} would go to {c.pending} subscriber(s); nothing sent")
+        return
+    out.print(_counts_table([c]))
+    if report.added:
+        out.print(f"{report.added} new subscriber(s) added to the campaign")
+    if not report.complete:
+        err.print(
+            f"{c.slug}: not everything was delivered: {c.failed} failed, "
+            f"{c.uncertain} uncertain, {c.pending + c.sending} not sent yet"
+        )
+        raise typer.Exit(1)
+
+
+@app.command("test-send")
+def test_send(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Article slug.")],
+    to: Annotated[str, typer.Option("--to", help="Address for the one copy.")],
+) -> None:
+    """Send one copy to an address, outside the ledger."""
+    message_id = _open(ctx).test_send(slug, to)
+    out.print(f"sent one copy of {slug} to {to} ({message_id})", markup=False, highlight=False)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    slug: Annotated[str | None, typer.Argument(help="One campaign (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per campaign: planned, sent, failed, uncertain, suppressed."""
+    rows = _open(ctx).status(slug)
+    if as_json:
+        _print_json(rows[0].as_dict() if slug else [r.as_dict() for r in rows])
+        return
+    out.print(_counts_table(rows) if rows else "No campaigns yet.")
+
+
+# -- subscribers ----------------------------------------------------------------
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV file with an email column.")]
+) -> None:
+    """Import a CSV; bad rows are reported as FILE:LINE and skipped."""
+    newsletter = _open(ctx)
+    with Progress(
+        TextColumn("[bold]importing"), TextColumn("{task.completed} rows"), console=err
+    ) as bar:
+        task = bar.add_task("import", total=None)
+        report = import_csv(
+            newsletter.sessions, file, progress=lambda rows: bar.update(task, completed=rows)
+        )
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    out.print(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.kept_left} left alone (unsubscribed earlier), {len(report.problems)} skipped"
+    )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument()],
+    first_name: Annotated[str | None, typer.Option("--first-name")] = None,
+    last_name: Annotated[str | None, typer.Option("--last-name")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Repeatable.")] = None,
+) -> None:
+    """Add (or update) one active subscriber."""
+    record = add_subscriber(
+        _open(ctx).sessions,
+        email,
+        first_name=first_name,
+        last_name=last_name,
+        tags=tuple(tag or ()),
+    )
+    out.print(f"{record.email}: {record.status}", markup=False, highlight=False)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
+    """Unsubscribe an address; the record stays so no import revives it."""
+    remove_subscriber(_open(ctx).sessions, email)
+    out.print(f"{email}: unsubscribed", markup=False, highlight=False)
+
+
+@subscribers_app.command("forget")
+def subscribers_forget(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
+    """Erase a person entirely (privacy request)."""
+    forget_subscriber(_open(ctx).sessions, email)
+    out.print(f"{email}: erased", markup=False, highlight=False)
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List subscribers."""
+    records = iter_subscribers(_open(ctx).sessions)
+    if as_json:
+        _print_json([to_json_dict(r) for r in records])
+        return
+    table = Table("email", "first name", "last name", "status", "tags")
+    for r in records:
+        table.add_row(r.email, r.first_name or "", r.last_name or "", r.status, ";".join(r.tags))
+    out.print(table)
+
+
+@subscribers_app.command("export")
+def subscribers_export(ctx: typer.Context) -> None:
+    """Write every subscriber as CSV to standard output."""
+    export_csv(_open(ctx).sessions, sys.stdout)
+
+
+# -- services -------------------------------------------------------------------
+
+#: The issue `make run` sends: part 2 of the sample series, so both links show.
+DEMO_SLUG = "hip-pain-massage-therapy"
+
+
+def _serve(newsletter: Newsletter, host: str, port: int) -> None:
+    import uvicorn
+
+    from .web.app import create_app
+
+    uvicorn.run(create_app(newsletter), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """Run the web app (archive, unsubscribe) until Ctrl-C."""
+    out.print(f"Serving on http://{host}:{port}/archive (Ctrl-C to stop)")
+    _serve(_open(ctx), host, port)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Issue to send.")] = DEMO_SLUG,
+    subscribers_file: Annotated[
+        Path, typer.Option("--subscribers", help="Sample subscribers CSV.")
+    ] = Path("sample-subscribers.csv"),
+    keep_running: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep scheduler and web running.")
+    ] = True,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """What `make run` does: sample subscribers, the sample issue to the outbox, then serve."""
+    from .scheduling import build_scheduler
+
+    config = find_config(_state(ctx).config).resolve()
+    newsletter = Newsletter(load_settings(config))
+    csv_path = (
+        subscribers_file if subscribers_file.is_absolute() else config.parent / subscribers_file
+    )
+    report = import_csv(newsletter.sessions, csv_path, source="sample")
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    out.print(
+        f"Subscribers: {report.added} added, {report.unchanged + report.updated} already there"
+    )
+    result = newsletter.send(slug)
+    c = result.counts
+    folder = newsletter.settings.outbox_path / slug
+    verb = "Sent" if result.created else "Already sent earlier (nothing sent twice):"
+    out.print(f"{verb} '{c.slug}': {c.sent} sent, {c.suppressed} suppressed, {c.failed} failed")
+    out.print(f"Emails are in {folder}/", markup=False, highlight=False)
+    if not keep_running:
+        return
+    scheduler = build_scheduler(newsletter.settings, config, blocking=False)
+    scheduler.start()
+    out.print(f"Scheduler running; web archive at http://{host}:{port}/archive (Ctrl-C to stop)")
+    try:
+        _serve(newsletter, host, port)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+# -- entry point ----------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(app)
+    try:
+        # standalone_mode=False: click returns an Exit's code instead of exiting.
+        result = command.main(args=args, prog_name="newsletter", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        return 130
+    except PipelineError as exc:
+        if "--debug" in args:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""One newsletter folder, wired together: settings, articles, store, transport.
+
+The CLI, the scheduler and the web app all go through :class:`Newsletter`, so
+"send the next issue" means the same thing wherever it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from .articles import Article, ArticleSet, load_articles
+from .campaigns import CampaignRunner, RecipientLinks
+from .config import Settings
+from .errors import NotFoundError, PipelineError
+from .message import OutgoingEmail, Sender, build_message, new_message_id
+from .render import Personalizer, RenderedIssue, render_issue
+from .schedule import cron_trigger, planned_dates
+from .series import next_due, queue_order, series_nav
+from .store.db import make_engine, make_sessionmaker, migrate
+from .store.ledger import CampaignCounts, CampaignRecord, Ledger, NewIssue
+from .subscribers import normalize_email
+from .tokens import TokenSigner
+from .transports import CampaignMessage, Outcome, Recipient, make_transport
+from .transports.outbox import write_atomically
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC. Tests pass their own clock instead."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One line of ``newsletter queue``."""
+
+    slug: str
+    title: str
+    series: str | None
+    part: int | None
+    status: str
+    planned_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        """The shape of ``queue --json``."""
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "series": self.series,
+            "part": self.part,
+            "status": self.status,
+            "planned_at": self.planned_at.isoformat() if self.planned_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What a ``send`` did."""
+
+    counts: CampaignCounts
+    created: bool
+    added: int
+    dry_run: bool
+
+    @property
+    def complete(self) -> bool:
+        """Every planned row is sent or suppressed: nothing failed, nothing in doubt."""
+        c = self.counts
+        return c.sent + c.suppressed == c.planned
+
+
+@dataclass(frozen=True)
+class PreviewFiles:
+    """Where ``preview`` wrote its files."""
+
+    html: Path
+    text: Path
+    eml: Path
+
+
+class Newsletter:
+    """A newsletter folder opened for work."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine: Engine = make_engine(settings.database_url)
+        migrate(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.ledger = Ledger(self.sessions)
+        self.signer = TokenSigner(settings.secret_key.get_secret_value())
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # -- articles and the queue -------------------------------------------------
+
+    def articles(self) -> ArticleSet:
+        """Every article in the folder, and every problem found reading them."""
+        return load_articles(self.settings.articles_path, self.settings.schedule.tz)
+
+    def article(self, slug: str) -> Article:
+        """One article by slug, or :class:`NotFoundError`."""
+        found = self.articles()
+        for article in found.articles:
+            if article.slug == slug:
+                return article
+        for problem in found.problems:
+            if problem.path.stem == slug:
+                raise PipelineError(str(problem))
+        raise NotFoundError(f"no article with slug {slug!r} in {self.settings.articles_path}")
+
+    def planned(self, articles: tuple[Article, ...], sent: set[str]) -> dict[str, datetime]:
+        """When each queued article is expected to go out on the schedule."""
+        schedule = self.settings.schedule
+        trigger = cron_trigger(schedule.cron, schedule.tz)
+        now = self.clock().astimezone(schedule.tz)
+        return planned_dates(queue_order(articles, sent), trigger, now)
+
+    def queue(self) -> list[QueueEntry]:
+        """Queued articles not yet sent, in send order, with planned dates."""
+        articles = self.articles().articles
+        sent = self.ledger.sent_slugs()
+        planned = self.planned(articles, sent)
+        return [
+            QueueEntry(
+                slug=a.slug,
+                title=a.title,
+                series=a.series,
+                part=a.part,
+                status=a.status,
+                planned_at=planned.get(a.slug),
+            )
+            for a in queue_order(articles, sent)
+        ]
+
+    def next_due(self) -> Article | None:
+        """The first queued article whose ``send_after`` has passed."""
+        queue = queue_order(self.articles().articles, self.ledger.sent_slugs())
+        return next_due(queue, self.clock())
+
+    # -- rendering ----------------------------------------------------------------
+
+    def archive_url(self, slug: str) -> str:
+        """Where the web archive shows an issue."""
+        return f"{self.settings.web.base_url}/archive/{slug}"
+
+    def render(self, slug: str) -> RenderedIssue:
+        """Render an article as it would be sent now (placeholders left in)."""
+        article = self.article(slug)
+        articles = self.articles().articles
+        sent = self.ledger.sent_slugs() | {slug}
+        nav = series_nav(
+            article,
+            articles,
+            sent_slugs=sent,
+            base_url=self.settings.web.base_url,
+            planned=self.planned(articles, sent),
+        )
+        return render_issue(article, nav, self.settings, archive_url=self.archive_url(slug))
+
+    def sender(self) -> Sender:
+        """The From/Reply-To of every email."""
+        email = self.settings.email
+        return Sender(email=email.from_email, name=email.from_name, reply_to=email.reply_to)
+
+    def links(self) -> RecipientLinks:
+        """Builds personal values (name fallback, signed unsubscribe link)."""
+        return RecipientLinks(
+            signer=self.signer,
+            base_url=self.settings.web.base_url,
+            first_name_fallback=self.settings.email.first_name_fallback,
+        )
+
+    def sample_recipient(self, email: str) -> Recipient:
+        """A recipient outside the ledger, for previews and test sends."""
+        return Recipient(
+            email=email,
+            first_name=self.settings.email.first_name_fallback,
+            unsubscribe_url=f"{self.settings.web.base_url}/unsubscribe/preview",
+        )
+
+    def preview(self, slug: str, out_dir: Path) -> PreviewFiles:
+        """Write ``SLUG.html``, ``SLUG.txt`` and ``SLUG.eml`` as a subscriber would get them."""
+        issue = self.render(slug)
+        recipient = self.sample_recipient("subscriber@example.com")
+        personalizer = Personalizer(issue)
+        html = personalizer.html(recipient.values())
+        text = personalizer.text(recipient.values())
+        email = OutgoingEmail(
+            sender=self.sender(),
+            to=recipient.email,
+            subject=issue.subject,
+            text=text,
+            html=html,
+            unsubscribe_url=recipient.unsubscribe_url,
+            date=self.clock(),
+            message_id=new_message_id(self.sender()),
+            campaign=slug,
+        )
+        files = PreviewFiles(
+            html=out_dir / f"{slug}.html", text=out_dir / f"{slug}.txt", eml=out_dir / f"{slug}.eml"
+        )
+        write_atomically(files.html, html.encode("utf-8"))
+        write_atomically(files.text, text.encode("utf-8"))
+        write_atomically(files.eml, build_message(email).as_bytes())
+        return files
+
+    # -- sending ------------------------------------------------------------------
+
+    def resolve_slug(self, slug: str | None) -> str:
+        """The given slug, or the next due article's."""
+        if slug is not None:
+            return slug
+        article = self.next_due()
+        if article is None:
+            raise NotFoundError("nothing to send: no queued article is due")
+        return article.slug
+
+    def send(
+        self,
+        slug: str | None = None,
+        *,
+        dry_run: bool = False,
+        include_new: bool = False,
+        progress: Callable[[CampaignCounts], None] | None = None,
+    ) -> SendReport:
+        """Send an article to every active subscriber; a repeat resumes, never resends."""
+        slug = self.resolve_slug(slug)
+        campaign = self.ledger.get_campaign(slug)
+        if dry_run:
+            return self._dry_run(slug, campaign)
+        created, added = False, 0
+        if campaign is None:
+            article = self.article(slug)
+            if article.status == "draft":
+                raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
+            issue = self.render(slug)
+            campaign, created = self.ledger.plan(
+                NewIssue(
+                    slug=slug,
+                    subject=issue.subject,
+                    preheader=issue.preheader,
+                    html=issue.html,
+                    text=issue.text,
+                    transport=self.settings.sending.transport,
+                ),
+                self.clock(),
+            )
+        elif include_new:
+            added = self.ledger.add_new_subscribers(campaign.id)
+        runner = CampaignRunner(
+            self.ledger,
+            make_transport(self.settings, self.clock),
+            sender=self.sender(),
+            links=self.links(),
+            batch_size=self.settings.sending.batch_size,
+            clock=self.clock,
+        )
+        counts = runner.run(campaign, progress)
+        return SendReport(counts=counts, created=created, added=added, dry_run=False)
+
+    def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:
+        if campaign is not None:
+            return SendReport(self.ledger.counts(campaign), created=False, added=0, dry_run=True)
+        self.render(slug)  # proves the issue renders
+        audience = self.ledger.count_audience()
+        counts = CampaignCounts(
+            slug=slug,
+            planned=audience,
+            pending=audience,
+            sending=0,
+            sent=0,
+            failed=0,
+            uncertain=0,
+            suppressed=0,
+        )
+        return SendReport(counts, created=False, added=0, dry_run=True)
+
+    def test_send(self, slug: str, to: str) -> str:
+        """One copy to ``to`` through the configured transport, outside the ledger."""
+        address = normalize_email(to)
+        issue = self.render(slug)
+        transport = make_transport(self.settings, self.clock)
+        message = CampaignMessage(campaign=f"test-{slug}", issue=issue, sender=self.sender())
+        with transport:
+            [result] = transport.send_batch(message, [self.sample_recipient(address)])
+        if result.outcome is not Outcome.SENT:
+            raise PipelineError(f"test send to {address} failed: {result.error}")
+        return result.message_id or ""
+
+    def status(self, slug: str | None = None) -> list[CampaignCounts]:
+        """Counts per campaign, newest first (or just one)."""
+        if slug is not None:
+            campaign = self.ledger.get_campaign(slug)
+            if campaign is None:
+                raise NotFoundError(f"no campaign for {slug!r} (it has not been sent)")
+            return [self.ledger.counts(campaign)]
+        return [self.ledger.counts(c) for c in self.ledger.campaigns()]

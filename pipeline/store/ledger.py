@@ -1,0 +1,373 @@
+"""The delivery ledger on SQLAlchemy: the campaign runner's store.
+
+Every state change is one guarded UPDATE (``WHERE status = <expected>``), so
+two senders racing for the same rows cannot both win: the database decides,
+on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Result
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+)
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """A campaign as the runner sees it."""
+
+    id: int
+    slug: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    status: CampaignStatus
+    transport: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CampaignCounts:
+    """Ledger rows of one campaign by state; ``planned`` is their sum."""
+
+    slug: str
+    planned: int
+    pending: int
+    sending: int
+    sent: int
+    failed: int
+    uncertain: int
+    suppressed: int
+
+    def as_dict(self) -> dict[str, int | str]:
+        """The shape of ``status --json``."""
+        return {
+            "slug": self.slug,
+            "planned": self.planned,
+            "pending": self.pending,
+            "sending": self.sending,
+            "sent": self.sent,
+            "failed": self.failed,
+            "uncertain": self.uncertain,
+            "suppressed": self.suppressed,
+        }
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """A ledger row claimed for sending, with the address it goes to."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    first_name: str | None
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """The final state of one claimed row."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewIssue:
+    """What is stored when a campaign is planned."""
+
+    slug: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    transport: str
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # DML statements return a CursorResult; its rowcount is what was changed.
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _record(campaign: Campaign) -> CampaignRecord:
+    return CampaignRecord(
+        id=campaign.id,
+        slug=campaign.slug,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        html=campaign.html,
+        text=campaign.text,
+        status=campaign.status,
+        transport=campaign.transport,
+        created_at=campaign.created_at,
+        finished_at=campaign.finished_at,
+    )
+
+
+class Ledger:
+    """Campaigns and their delivery rows."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def get_campaign(self, slug: str) -> CampaignRecord | None:
+        """The campaign for an article, if one was planned."""
+        with self._sessions() as session:
+            campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+            return _record(campaign) if campaign else None
+
+    def campaigns(self) -> list[CampaignRecord]:
+        """Every campaign, newest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(Campaign).order_by(Campaign.id.desc()))
+            return [_record(c) for c in rows]
+
+    def sent_slugs(self) -> set[str]:
+        """Articles that went (or are going) out: they are no longer in the queue."""
+        with self._sessions() as session:
+            return set(session.scalars(select(Campaign.slug)))
+
+    def count_audience(self) -> int:
+        """How many subscribers a campaign planned now would reach."""
+        with self._sessions() as session:
+            query = select(func.count()).where(Subscriber.status == SubscriberStatus.ACTIVE)
+            return int(session.scalar(query) or 0)
+
+    def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]:
+        """Create the campaign and snapshot the audience in one transaction.
+
+        Returns the campaign and whether this call created it. If another
+        process planned the same article first, its campaign is returned.
+        """
+        try:
+            with self._sessions.begin() as session:
+                campaign = Campaign(
+                    slug=issue.slug,
+                    subject=issue.subject,
+                    preheader=issue.preheader,
+                    html=issue.html,
+                    text=issue.text,
+                    transport=issue.transport,
+                    status=CampaignStatus.PLANNED,
+                    created_at=now,
+                )
+                session.add(campaign)
+                session.flush()
+                self._snapshot(session, campaign.id)
+                return _record(campaign), True
+        except IntegrityError:
+            existing = self.get_campaign(issue.slug)
+            if existing is None:
+                raise
+            return existing, False
+
+    def add_new_subscribers(self, campaign_id: int) -> int:
+        """Add rows for active subscribers who joined since the snapshot."""
+        with self._sessions.begin() as session:
+            return self._snapshot(session, campaign_id)
+
+    @staticmethod
+    def _snapshot(session: Session, campaign_id: int) -> int:
+        # One INSERT ... SELECT: the audience never passes through Python.
+        already = exists().where(
+            Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id
+        )
+        audience = select(
+            literal(campaign_id, Integer),
+            Subscriber.id,
+            literal(DeliveryStatus.PENDING.value, String),
+            literal(0, Integer),
+        ).where(Subscriber.status == SubscriberStatus.ACTIVE, ~already)
+        result = session.execute(
+            insert(Delivery).from_select(
+                ["campaign_id", "subscriber_id", "status", "attempts"], audience
+            )
+        )
+        return _rowcount(result)
+
+    def mark_running(self, campaign_id: int, now: datetime) -> None:
+        """Record that sending began (first time only)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.started_at.is_(None))
+                .values(started_at=now)
+            )
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id)
+                .values(status=CampaignStatus.RUNNING, finished_at=None)
+            )
+
+    def suppress_departed(self, campaign_id: int) -> int:
+        """Pending rows of people who left (or were forgotten) become suppressed."""
+        departed = select(Subscriber.id).where(Subscriber.status != SubscriberStatus.ACTIVE)
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.campaign_id == campaign_id,
+                    Delivery.status == DeliveryStatus.PENDING,
+                    or_(Delivery.subscriber_id.is_(None), Delivery.subscriber_id.in_(departed)),
+                )
+                .values(status=DeliveryStatus.SUPPRESSED)
+            )
+            return _rowcount(result)
+
+    def claim(self, campaign_id: int, size: int, now: datetime) -> list[ClaimedRow]:
+        """Move up to ``size`` pending rows to sending under a fresh claim token."""
+        token = uuid.uuid4().hex
+        candidates = (
+            select(Delivery.id)
+            .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING)
+            .order_by(Delivery.id)
+            .limit(size)
+            .scalar_subquery()
+        )
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.PENDING)
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    claim_token=token,
+                    claimed_at=now,
+                    attempts=Delivery.attempts + 1,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            rows = session.execute(
+                select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.claim_token == token)
+                .order_by(Delivery.id)
+            )
+            return [
+                ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f)
+                for d, s, e, f in rows
+            ]
+
+    def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None:
+        """Store final outcomes; only rows still in ``sending`` are changed."""
+        params = [
+            {
+                "row_id": o.delivery_id,
+                "new_status": o.status,
+                "new_message_id": o.message_id,
+                "new_error": o.error,
+                "new_sent_at": now if o.status == DeliveryStatus.SENT else None,
+            }
+            for o in outcomes
+        ]
+        if not params:
+            return
+        table = Delivery.__table__
+        assert isinstance(table, Table)
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("row_id"),
+                table.c.status == DeliveryStatus.SENDING.value,
+            )
+            .values(
+                status=bindparam("new_status"),
+                message_id=bindparam("new_message_id"),
+                error=bindparam("new_error"),
+                sent_at=bindparam("new_sent_at"),
+                claim_token=None,
+            )
+        )
+        with self._sessions.begin() as session:
+            session.connection().execute(statement, params)
+
+    def release(self, delivery_ids: Sequence[int]) -> None:
+        """Give claimed rows back (nothing was handed over for them)."""
+        if not delivery_ids:
+            return
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.PENDING, claim_token=None, claimed_at=None),
+                execution_options={"synchronize_session": False},
+            )
+
+    def expire_stale(self, campaign_id: int, now: datetime, lease: timedelta) -> int:
+        """Rows claimed longer than ``lease`` ago by a sender that vanished: uncertain.
+
+        They may or may not have left; resending could double-send, dropping
+        could miss, so they are flagged for the owner instead of guessed at.
+        """
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.campaign_id == campaign_id,
+                    Delivery.status == DeliveryStatus.SENDING,
+                    Delivery.claimed_at < now - lease,
+                )
+                .values(
+                    status=DeliveryStatus.UNCERTAIN,
+                    claim_token=None,
+                    error="sender stopped while this message was in flight",
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            return _rowcount(result)
+
+    def counts(self, campaign: CampaignRecord) -> CampaignCounts:
+        """Row counts by state."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Delivery.status, func.count())
+                .where(Delivery.campaign_id == campaign.id)
+                .group_by(Delivery.status)
+            )
+            by_status = {DeliveryStatus(status): int(n) for status, n in rows}
+        values = {state.value: by_status.get(state, 0) for state in DeliveryStatus}
+        return CampaignCounts(slug=campaign.slug, planned=sum(values.values()), **values)
+
+    def finish_if_done(self, campaign_id: int, now: datetime) -> bool:
+        """Mark the campaign done when no row is pending or in flight."""
+        open_rows = exists().where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, ~open_rows)
+                .values(status=CampaignStatus.DONE, finished_at=now)
+            )
+            return _rowcount(result) > 0
