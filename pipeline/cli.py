@@ -21,7 +21,7 @@ from rich.table import Table
 
 from . import __version__
 from .articles import load_articles
-from .config import INSECURE_DEV_SECRET, Settings, find_config, load_settings
+from .config import Settings, find_config, load_settings
 from .errors import ConfigError, PipelineError, Problem, TemplateError
 from .render import render_issue
 from .series import series_nav, series_problems
@@ -71,6 +71,14 @@ def _settings(ctx: typer.Context) -> Settings:
 
 def _open(ctx: typer.Context) -> Newsletter:
     return Newsletter(_settings(ctx))
+
+
+def _table(*headers: str) -> Table:
+    # Fold instead of truncating: an address cut to "sam.nguyen@exam…" is useless.
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 def _print_json(value: Any) -> None:
@@ -140,8 +148,6 @@ def check(ctx: typer.Context) -> None:
     count, problems = collect_problems(settings)
     for problem in problems:
         print(problem, file=sys.stderr)
-    if settings.secret_key.get_secret_value() == INSECURE_DEV_SECRET:
-        err.print("warning: NEWSLETTER_SECRET_KEY is not set; unsubscribe links use a dev key")
     if problems:
         err.print(f"{count} article files checked, {len(problems)} problem(s)")
         raise typer.Exit(1)
@@ -159,7 +165,7 @@ def queue(
     if as_json:
         _print_json([e.as_dict() for e in entries])
         return
-    table = Table("slug", "title", "series", "part", "status", "planned")
+    table = _table("slug", "title", "series", "part", "status", "planned")
     for e in entries:
         planned = e.planned_at.isoformat() if e.planned_at else "-"
         table.add_row(e.slug, e.title, e.series or "-", str(e.part or "-"), e.status, planned)
@@ -182,7 +188,7 @@ def preview(
 
 
 def _counts_table(rows: list[CampaignCounts]) -> Table:
-    table = Table("campaign", "planned", "pending", "sent", "failed", "uncertain", "suppressed")
+    table = _table("campaign", "planned", "pending", "sent", "failed", "uncertain", "suppressed")
     for c in rows:
         table.add_row(
             c.slug,
@@ -334,7 +340,7 @@ def subscribers_list(
     if as_json:
         _print_json([to_json_dict(r) for r in records])
         return
-    table = Table("email", "first name", "last name", "status", "tags")
+    table = _table("email", "first name", "last name", "status", "tags")
     for r in records:
         table.add_row(r.email, r.first_name or "", r.last_name or "", r.status, ";".join(r.tags))
     out.print(table)

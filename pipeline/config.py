@@ -8,6 +8,7 @@ object never shows them.
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,8 +27,8 @@ from pydantic import (
 from .errors import ConfigError
 
 CONFIG_FILE_NAME = "newsletter.toml"
-#: Used only when NEWSLETTER_SECRET_KEY is unset; `check` warns about it.
-INSECURE_DEV_SECRET = "insecure-development-key-set-NEWSLETTER_SECRET_KEY"
+#: Where a folder keeps its generated secret key when NEWSLETTER_SECRET_KEY is unset.
+SECRET_FILE_NAME = ".newsletter-secret"
 
 
 class _Section(BaseModel):
@@ -119,7 +120,7 @@ class Settings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     authors: dict[str, AuthorSettings] = {}
     database: DatabaseSettings = DatabaseSettings()
-    secret_key: SecretStr = SecretStr(INSECURE_DEV_SECRET)
+    secret_key: SecretStr
     smtp_password: SecretStr | None = None
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
@@ -155,6 +156,40 @@ def resolve_sqlite_url(url: str, root: Path) -> str:
     return url
 
 
+def folder_secret(root: Path) -> str:
+    """The folder's own random secret key, created on first use (mode 0600).
+
+    A published default key would let anyone forge unsubscribe links, so a
+    folder without NEWSLETTER_SECRET_KEY gets a key of its own instead.
+    """
+    path = root / SECRET_FILE_NAME
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the secret key: {exc.strerror}") from None
+    if existing:
+        return existing
+    key = secrets.token_urlsafe(32)
+    temp = path.with_name(f"{SECRET_FILE_NAME}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+        # link() publishes the complete file or fails if another process won.
+        os.link(temp, path)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot create a secret key ({exc.strerror}); set NEWSLETTER_SECRET_KEY"
+        ) from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return key
+
+
 def find_config(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
     """Locate the settings file: ``--config``, then NEWSLETTER_CONFIG, then ./newsletter.toml."""
     env = os.environ if environ is None else environ
@@ -184,6 +219,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         "sendgrid_api_host": env.get("SENDGRID_API_HOST"),
     }
     raw.update({key: value for key, value in secrets.items() if value})
+    if "secret_key" not in raw:
+        raw["secret_key"] = folder_secret(raw["root"])
     if env.get("NEWSLETTER_DATABASE_URL"):
         raw.setdefault("database", {})
         raw["database"] = {**raw["database"], "url": env["NEWSLETTER_DATABASE_URL"]}
