@@ -17,10 +17,12 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 _WHITESPACE = re.compile(r"\s+")
-# Lines up to RFC 5322's hard limit: at the default 78 a long unsubscribe URL
-# cannot be folded at a space and would be RFC 2047-encoded, which mail
-# clients do not decode in List-Unsubscribe.
-MESSAGE_POLICY = SMTP.clone(max_line_length=998)
+# Bodies are encoded under the SMTP policy (quoted-printable lines within 76
+# characters, 7-bit safe for any relay). Headers are then written with lines
+# up to RFC 5322's hard limit: at 78 a long unsubscribe URL cannot be folded at
+# a space and would become an RFC 2047 encoded-word, which mail clients do not
+# decode in List-Unsubscribe.
+HEADER_POLICY = SMTP.clone(max_line_length=998)
 
 
 def header_safe(value: str) -> str:
@@ -69,7 +71,7 @@ def _address(email: str, name: str | None = None) -> Address:
 
 def build_message(email: OutgoingEmail) -> EmailMessage:
     """The MIME message: multipart/alternative with text/plain first, then text/html."""
-    message = EmailMessage(policy=MESSAGE_POLICY)
+    message = EmailMessage(policy=SMTP)
     message["From"] = _address(email.sender.email, email.sender.name)
     message["To"] = _address(email.to)
     if email.sender.reply_to:
@@ -83,6 +85,7 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
         message["X-Newsletter-Campaign"] = header_safe(email.campaign)
     message["MIME-Version"] = "1.0"
     # Text first: clients show the last alternative they understand.
-    message.set_content(email.text, subtype="plain", charset="utf-8")
-    message.add_alternative(email.html, subtype="html", charset="utf-8")
+    message.set_content(email.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    message.policy = HEADER_POLICY
     return message

@@ -184,7 +184,7 @@ class Newsletter:
         return Recipient(
             email=email,
             first_name=self.settings.email.first_name_fallback,
-            unsubscribe_url=f"{self.settings.web.base_url}/unsubscribe/preview",
+            unsubscribe_url=f"{self.settings.web.base_url}/unsubscribe",
         )
 
     def preview(self, slug: str, out_dir: Path) -> PreviewFiles:
