@@ -3,15 +3,21 @@
 Like listmonk's manager, the runner depends on two narrow interfaces: a
 :class:`CampaignStore` (the ledger) and a :class:`~pipeline.transports.Transport`.
 Each batch is claimed (pending -> sending) before anything is handed over and
-recorded (sending -> sent | failed) right after, so the ledger is the
-checkpoint: a rerun carries on from it and never sends a row twice.
+recorded (sending -> sent | failed | uncertain, or back to pending) right
+after, so the ledger is the checkpoint: a rerun carries on from it and never
+sends a row twice. While a batch is out, a heartbeat renews its lease so that
+nobody mistakes a slow sender for a dead one.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Protocol
 
 from .message import Sender
@@ -19,16 +25,17 @@ from .render import RenderedIssue
 from .store.ledger import (
     CampaignCounts,
     CampaignRecord,
+    Claim,
     ClaimedRow,
     NewIssue,
     RowOutcome,
 )
 from .store.models import DeliveryStatus
 from .tokens import TokenSigner
-from .transports import CampaignMessage, Outcome, Recipient, Transport
+from .transports import CampaignMessage, Outcome, Recipient, Transport, TransportStopError
 
-#: How long a claimed row may stay in flight before it is presumed abandoned.
-DEFAULT_LEASE = timedelta(minutes=10)
+#: How long a claim may go unrenewed before its sender is presumed dead.
+DEFAULT_LEASE = timedelta(minutes=2)
 
 
 class CampaignStore(Protocol):
@@ -36,15 +43,53 @@ class CampaignStore(Protocol):
 
     def get_campaign(self, slug: str) -> CampaignRecord | None: ...
     def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]: ...
-    def add_new_subscribers(self, campaign_id: int) -> int: ...
     def mark_running(self, campaign_id: int, now: datetime) -> None: ...
     def suppress_departed(self, campaign_id: int) -> int: ...
-    def claim(self, campaign_id: int, size: int, now: datetime) -> list[ClaimedRow]: ...
+    def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim: ...
+    def renew(self, token: str, now: datetime) -> None: ...
     def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
-    def expire_stale(self, campaign_id: int, now: datetime, lease: timedelta) -> int: ...
+    def expire_stale(
+        self, campaign_id: int, now: datetime, lease: timedelta, is_dead: Callable[[str], bool]
+    ) -> int: ...
     def counts(self, campaign: CampaignRecord) -> CampaignCounts: ...
     def finish_if_done(self, campaign_id: int, now: datetime) -> bool: ...
+
+
+def stored_issue(campaign: CampaignRecord) -> RenderedIssue:
+    """The issue exactly as rendered when the campaign was planned."""
+    return RenderedIssue(
+        slug=campaign.slug,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        html=campaign.html,
+        text=campaign.text,
+    )
+
+
+def sender_identity() -> str:
+    """``host:pid`` of this process, recorded on every claim."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_dead_sender(owner: str) -> bool:
+    """Whether a claim's owner is a process on this host that no longer exists.
+
+    Senders on other hosts cannot be checked from here; their leases expire.
+    """
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by someone else
+    return False
 
 
 @dataclass(frozen=True)
@@ -67,7 +112,46 @@ class RecipientLinks:
         )
 
 
-_OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED}
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: final counts and, when it stopped early, why."""
+
+    counts: CampaignCounts
+    stopped: str | None = None
+
+
+_FINAL_STATUS = {
+    Outcome.SENT: DeliveryStatus.SENT,
+    Outcome.FAILED: DeliveryStatus.FAILED,
+    Outcome.UNCERTAIN: DeliveryStatus.UNCERTAIN,
+}
+
+
+class _Heartbeat:
+    """Renews a claim's lease every ``interval`` seconds while a batch is out."""
+
+    def __init__(self, renew: Callable[[], None], interval: float) -> None:
+        self._renew = renew
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._done.wait(self._interval):
+            self._renew()
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        self._thread.join(timeout=self._interval + 5)
 
 
 class CampaignRunner:
@@ -83,6 +167,7 @@ class CampaignRunner:
         batch_size: int,
         clock: Callable[[], datetime],
         lease: timedelta = DEFAULT_LEASE,
+        identity: str | None = None,
     ) -> None:
         self._store = store
         self._transport = transport
@@ -91,54 +176,83 @@ class CampaignRunner:
         self._batch_size = batch_size
         self._clock = clock
         self._lease = lease
+        self._identity = identity or sender_identity()
+        self._stop = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Finish (or give back) the batch in hand, then stop. Safe from a signal handler."""
+        self._stop.set()
+        self._transport.request_stop()
 
     def run(
         self,
         campaign: CampaignRecord,
         progress: Callable[[CampaignCounts], None] | None = None,
-    ) -> CampaignCounts:
-        """Send every pending row; return the final counts."""
+    ) -> RunResult:
+        """Send every pending row; return the final counts and why it stopped early."""
         store = self._store
-        store.expire_stale(campaign.id, self._clock(), self._lease)
+        store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())
         message = CampaignMessage(
-            campaign=campaign.slug,
-            issue=RenderedIssue(
-                slug=campaign.slug,
-                subject=campaign.subject,
-                preheader=campaign.preheader,
-                html=campaign.html,
-                text=campaign.text,
-            ),
-            sender=self._sender,
+            campaign=campaign.slug, issue=stored_issue(campaign), sender=self._sender
         )
+        stopped: str | None = None
         with self._transport as transport:
-            while True:
+            while stopped is None:
+                if self._stop.is_set():
+                    stopped = "stopped on request; run send again to carry on"
+                    break
                 # Someone who left since the last batch is skipped, not mailed.
                 store.suppress_departed(campaign.id)
-                rows = store.claim(campaign.id, self._batch_size, self._clock())
-                if not rows:
+                claim = store.claim(campaign.id, self._batch_size, self._clock(), self._identity)
+                if not claim.rows:
                     break
-                self._send_batch(transport, message, rows)
+                stopped = self._send_batch(transport, message, claim)
                 if progress is not None:
                     progress(store.counts(campaign))
         store.finish_if_done(campaign.id, self._clock())
-        return store.counts(campaign)
+        return RunResult(counts=store.counts(campaign), stopped=stopped)
 
     def _send_batch(
-        self, transport: Transport, message: CampaignMessage, rows: list[ClaimedRow]
-    ) -> None:
-        recipients = [self._links.recipient(row) for row in rows]
-        # If this raises, whether any of these left is unknown: the rows stay in
-        # flight, where the lease turns them uncertain instead of resending them.
-        results = transport.send_batch(message, recipients)
-        outcomes = [
-            RowOutcome(
-                delivery_id=result.recipient.delivery_id or 0,
-                status=_OUTCOME_STATUS[result.outcome],
-                message_id=result.message_id,
-                error=result.error,
-            )
-            for result in results
-        ]
-        self._store.record(outcomes, self._clock())
+        self, transport: Transport, message: CampaignMessage, claim: Claim
+    ) -> str | None:
+        """Send one claimed batch and record it; return a reason to stop, if any."""
+        recipients = [self._links.recipient(row) for row in claim.rows]
+        renew_every = max(self._lease.total_seconds() / 4, 0.05)
+        try:
+            with _Heartbeat(lambda: self._store.renew(claim.token, self._clock()), renew_every):
+                results = transport.send_batch(message, recipients)
+        except TransportStopError as exc:
+            # Nothing of this batch was accepted: it goes back to pending intact.
+            self._store.release([row.delivery_id for row in claim.rows])
+            return str(exc)
+        # Any other exception leaves the rows in flight; a later run finds the
+        # sender gone and reports them as uncertain rather than resending them.
+        final = [r for r in results if r.outcome in _FINAL_STATUS]
+        self._store.record(
+            (
+                RowOutcome(
+                    delivery_id=r.recipient.delivery_id or 0,
+                    status=_FINAL_STATUS[r.outcome],
+                    message_id=r.message_id,
+                    error=r.error,
+                )
+                for r in final
+            ),
+            self._clock(),
+        )
+        deferred = [r.recipient.delivery_id or 0 for r in results if r.outcome is Outcome.DEFERRED]
+        if deferred:
+            self._store.release(deferred)
+            if not self._stop.is_set():
+                reasons = {r.error for r in results if r.outcome is Outcome.DEFERRED and r.error}
+                detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
+                return (
+                    f"{len(deferred)} message(s) not handed over ({detail}); run send again later"
+                )
+        return None

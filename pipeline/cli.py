@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.table import Table
 
 from . import __version__
 from .articles import load_articles
+from .campaigns import CampaignRunner
 from .config import Settings, find_config, load_settings
 from .errors import ConfigError, PipelineError, Problem, TemplateError
 from .render import render_issue
@@ -208,11 +210,28 @@ def send(
     include_new: Annotated[
         bool, typer.Option("--include-new", help="Also send to those who joined since.")
     ] = False,
+    resend_uncertain: Annotated[
+        bool,
+        typer.Option(
+            "--resend-uncertain",
+            help="Send again to rows in doubt after a crash (a duplicate rather than a miss).",
+        ),
+    ] = False,
 ) -> None:
     """Send an article to every active subscriber; a repeat resumes, never resends."""
     if not (yes or dry_run):
         raise PipelineError("send needs --yes to send (or --dry-run to count only)")
     newsletter = _open(ctx)
+    runners: list[CampaignRunner] = []
+
+    def graceful_stop(signum: int, _frame: object) -> None:
+        if not runners or runners[0].stopping:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        err.print("stopping after the batch in hand (Ctrl-C again to stop at once)")
+        runners[0].request_stop()
+
+    signal.signal(signal.SIGTERM, graceful_stop)
+    signal.signal(signal.SIGINT, graceful_stop)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -228,9 +247,20 @@ def send(
             done = counts.planned - counts.pending - counts.sending
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = done / elapsed if elapsed else 0.0
-            bar.update(task, total=counts.planned, completed=done, rate=rate)
+            so_far = (
+                f"sent {counts.sent} · failed {counts.failed} · uncertain {counts.uncertain}"
+                f" · suppressed {counts.suppressed}"
+            )
+            bar.update(task, total=counts.planned, completed=done, rate=rate, description=so_far)
 
-        report = newsletter.send(slug, dry_run=dry_run, include_new=include_new, progress=progress)
+        report = newsletter.send(
+            slug,
+            dry_run=dry_run,
+            include_new=include_new,
+            resend_uncertain=resend_uncertain,
+            progress=progress,
+            on_runner=runners.append,
+        )
     c = report.counts
     if report.dry_run:
         out.print(f"dry run: {c.slug} would go to {c.pending} subscriber(s); nothing sent")
@@ -238,10 +268,23 @@ def send(
     out.print(_counts_table([c]))
     if report.added:
         out.print(f"{report.added} new subscriber(s) added to the campaign")
+    if report.requeued:
+        out.print(f"{report.requeued} uncertain row(s) sent again")
+    # Plain prints: one line each, never wrapped, for people and scripts alike.
+    if c.sending:
+        print(f"{c.slug}: {c.sending} message(s) in flight from another sender", file=sys.stderr)
+    if report.stopped:
+        print(f"{c.slug}: {report.stopped}", file=sys.stderr)
     if not report.complete:
-        err.print(
+        print(
             f"{c.slug}: not everything was delivered: {c.failed} failed, "
-            f"{c.uncertain} uncertain, {c.pending + c.sending} not sent yet"
+            f"{c.uncertain} uncertain, {c.pending} not sent yet"
+            + (
+                " (see `newsletter status`; --resend-uncertain resends those in doubt)"
+                if c.uncertain
+                else ""
+            ),
+            file=sys.stderr,
         )
         raise typer.Exit(1)
 

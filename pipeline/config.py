@@ -8,9 +8,11 @@ object never shows them.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,6 +69,21 @@ class WebSettings(_Section):
 class ScheduleSettings(_Section):
     cron: str = "0 9 * * tue"
     timezone: str = "UTC"
+    #: A firing missed by less than this (downtime, a pause) still runs once; older ones
+    #: are skipped and logged. "6h", "90m", "1h30m", "45s", or a number of minutes.
+    catch_up_grace: timedelta = timedelta(hours=6)
+
+    @field_validator("catch_up_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, (str, int, float)) else value
+
+    @field_validator("catch_up_grace")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least one second")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -95,6 +112,18 @@ class SmtpSettings(_Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=20)
+
+
+class SendGridSettings(_Section):
+    """SendGrid options; the API key and host come from the environment."""
+
+    sandbox_mode: bool = False
+    categories: tuple[str, ...] = ("newsletter",)
+    timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    #: Cap on one 429 wait, so a bad X-RateLimit-Reset cannot park a send for hours.
+    max_rate_limit_wait: float = Field(default=300.0, gt=0)
 
 
 class AuthorSettings(_Section):
@@ -118,6 +147,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     sending: SendingSettings = SendingSettings()
     smtp: SmtpSettings = SmtpSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
     authors: dict[str, AuthorSettings] = {}
     database: DatabaseSettings = DatabaseSettings()
     secret_key: SecretStr
@@ -144,6 +174,23 @@ class Settings(_Section):
     def templates_path(self) -> Path:
         """The folder's own templates (may be absent: the package copy is used)."""
         return self.root / self.templates_dir
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(value: str | float) -> timedelta:
+    """``"6h"``, ``"90m"``, ``"1h30m"``, ``"45s"``; a bare number means minutes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(minutes=value)
+    text = str(value).strip().lower().replace(" ", "")
+    if text.replace(".", "", 1).isdigit():
+        return timedelta(minutes=float(text))
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"{value!r} is not a duration like 6h, 90m, 1h30m or 45s")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 def resolve_sqlite_url(url: str, root: Path) -> str:

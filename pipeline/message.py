@@ -87,5 +87,7 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     # Text first: clients show the last alternative they understand.
     message.set_content(email.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    message.policy = HEADER_POLICY
+    # An address with a non-ASCII local part cannot be written as an encoded
+    # word; it travels as raw UTF-8 (RFC 6532), which needs SMTPUTF8 to relay.
+    message.policy = HEADER_POLICY if email.to.isascii() else HEADER_POLICY.clone(utf8=True)
     return message

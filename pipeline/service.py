@@ -67,12 +67,18 @@ class SendReport:
     created: bool
     added: int
     dry_run: bool
+    stopped: str | None = None
+    requeued: int = 0
 
     @property
     def complete(self) -> bool:
-        """Every planned row is sent or suppressed: nothing failed, nothing in doubt."""
+        """Nothing failed, nothing in doubt, nothing left unsent.
+
+        Rows another live sender has in flight (``sending``) do not count
+        against this run: that sender records them.
+        """
         c = self.counts
-        return c.sent + c.suppressed == c.planned
+        return c.failed == 0 and c.uncertain == 0 and c.pending == 0
 
 
 @dataclass(frozen=True)
@@ -230,9 +236,17 @@ class Newsletter:
         *,
         dry_run: bool = False,
         include_new: bool = False,
+        resend_uncertain: bool = False,
         progress: Callable[[CampaignCounts], None] | None = None,
+        on_runner: Callable[[CampaignRunner], None] | None = None,
     ) -> SendReport:
-        """Send an article to every active subscriber; a repeat resumes, never resends."""
+        """Send an article to every active subscriber; a repeat resumes, never resends.
+
+        ``resend_uncertain`` puts rows in doubt back in the queue (the owner
+        prefers a possible duplicate to a possible miss). ``on_runner`` hands
+        the runner to the caller before sending starts, so a signal handler
+        can ask it to stop gracefully.
+        """
         slug = self.resolve_slug(slug)
         campaign = self.ledger.get_campaign(slug)
         if dry_run:
@@ -256,6 +270,7 @@ class Newsletter:
             )
         elif include_new:
             added = self.ledger.add_new_subscribers(campaign.id)
+        requeued = self.ledger.requeue_uncertain(campaign.id) if resend_uncertain else 0
         runner = CampaignRunner(
             self.ledger,
             make_transport(self.settings, self.clock),
@@ -264,8 +279,17 @@ class Newsletter:
             batch_size=self.settings.sending.batch_size,
             clock=self.clock,
         )
-        counts = runner.run(campaign, progress)
-        return SendReport(counts=counts, created=created, added=added, dry_run=False)
+        if on_runner is not None:
+            on_runner(runner)
+        result = runner.run(campaign, progress)
+        return SendReport(
+            counts=result.counts,
+            created=created,
+            added=added,
+            dry_run=False,
+            stopped=result.stopped,
+            requeued=requeued,
+        )
 
     def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:
         if campaign is not None:

@@ -82,14 +82,16 @@ def normalize_email(raw: str) -> str:
     The domain is case-insensitive by standard; the local part technically is
     not, but no real mailbox distinguishes ``Ann@`` from ``ann@``, and
     lower-casing it is what keeps one person from being two subscribers.
-    Surrounding whitespace is ignored. Raises :class:`InvalidAddressError` with
-    the validator's reason.
+    Surrounding whitespace is ignored. An internationalized domain is stored in
+    its ASCII (punycode) form, which every mail system accepts; only a
+    non-ASCII local part stays Unicode (it needs SMTPUTF8). Raises
+    :class:`InvalidAddressError` with the validator's reason.
     """
     try:
         validated = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise InvalidAddressError(f"invalid email address {raw.strip()!r}: {error}") from error
-    return validated.normalized.lower()
+    return (validated.ascii_email or validated.normalized).lower()
 
 
 @dataclass(frozen=True)

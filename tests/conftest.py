@@ -12,3 +12,6 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Database fixtures (`database_url`, `postgres_server`) live beside the tests.
+pytest_plugins = ["tests.databases"]

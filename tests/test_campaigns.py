@@ -21,9 +21,13 @@ from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 
 
 @pytest.fixture
-def newsletter(tmp_path: Path) -> Newsletter:
+def newsletter(tmp_path: Path, database_url: str) -> Newsletter:
+    """The sample folder on SQLite, then on PostgreSQL: the same code runs on both."""
     config = copy_sample_folder(tmp_path / "clinic")
-    settings = load_settings(config, environ={"NEWSLETTER_SECRET_KEY": "test-secret"})
+    settings = load_settings(
+        config,
+        environ={"NEWSLETTER_SECRET_KEY": "test-secret", "NEWSLETTER_DATABASE_URL": database_url},
+    )
     nl = Newsletter(settings, clock=FixedClock())
     import_csv(nl.sessions, tmp_path / "clinic" / "sample-subscribers.csv")
     return nl
@@ -86,8 +90,8 @@ def test_someone_who_leaves_mid_campaign_is_suppressed(newsletter: Newsletter) -
 
     from pipeline import transports
 
-    transports.TRANSPORTS["leaves"] = lambda settings, clock: LeavesDuringFirstBatch(
-        settings.outbox_path, clock
+    transports.TRANSPORTS["leaves"] = lambda env: LeavesDuringFirstBatch(
+        env.settings.outbox_path, env.clock
     )
     sending = newsletter.settings.sending.model_copy(
         update={"batch_size": 2, "transport": "leaves"}
@@ -177,7 +181,7 @@ def test_failed_recipient_does_not_stop_the_batch(newsletter: Newsletter) -> Non
 
     from pipeline import transports
 
-    transports.TRANSPORTS["fail-one"] = lambda settings, clock: FailOne()
+    transports.TRANSPORTS["fail-one"] = lambda env: FailOne()
     try:
         newsletter.settings = newsletter.settings.model_copy(
             update={

@@ -74,3 +74,10 @@ def test_outbox_names_are_safe_and_stable(tmp_path: Path) -> None:
     write_atomically(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["b.eml"]  # no temp files left
+
+
+def test_non_ascii_local_part_is_raw_utf8_not_an_encoded_word() -> None:
+    email_ = _email()
+    raw = build_message(OutgoingEmail(**{**email_.__dict__, "to": "jöe@example.com"})).as_bytes()
+    assert "To: jöe@example.com".encode() in raw
+    assert b"=?utf-8?" not in raw.split(b"\r\n\r\n", 1)[0].split(b"To:")[1].split(b"\r\n")[0]

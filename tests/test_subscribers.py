@@ -572,3 +572,9 @@ def test_export_round_trips_through_import(tmp_path: Path, sessions: Sessions) -
     # And importing the export into the database it came from changes nothing.
     again = import_csv(sessions, exported)
     assert (again.unchanged, again.kept_left, again.updated) == (2, 1, 0)
+
+
+def test_international_domain_is_stored_in_ascii_form() -> None:
+    from pipeline.subscribers import normalize_email
+
+    assert normalize_email("Ann@Exämple.com") == "ann@xn--exmple-cua.com"

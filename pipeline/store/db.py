@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,32 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            # WAL lets readers (status, web) run while a sender writes.
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            _enable_wal(cursor)
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (readers never wait for a sender), once per file.
+
+    WAL is stored in the file, so later connections only read it. Switching
+    needs a moment alone with the file and does not wait on the busy timeout,
+    so processes starting together (scheduler, web, sender) retry briefly.
+    """
+    for attempt in range(50):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 49:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -8,7 +8,7 @@ on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,6 +94,14 @@ class ClaimedRow:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """Rows one sender claimed together, under one token."""
+
+    token: str
+    rows: list[ClaimedRow]
+
+
+@dataclass(frozen=True)
 class RowOutcome:
     """The final state of one claimed row."""
 
@@ -113,6 +121,10 @@ class NewIssue:
     html: str
     text: str
     transport: str
+
+
+#: How often a claim that lost every row to a concurrent sender is retried.
+_CLAIM_ATTEMPTS = 20
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -209,10 +221,12 @@ class Ledger:
             literal(DeliveryStatus.PENDING.value, String),
             literal(0, Integer),
         ).where(Subscriber.status == SubscriberStatus.ACTIVE, ~already)
+        # SQLAlchemy keeps an INSERT's rowcount only when asked to.
         result = session.execute(
             insert(Delivery).from_select(
                 ["campaign_id", "subscriber_id", "status", "attempts"], audience
-            )
+            ),
+            execution_options={"preserve_rowcount": True},
         )
         return _rowcount(result)
 
@@ -245,8 +259,28 @@ class Ledger:
             )
             return _rowcount(result)
 
-    def claim(self, campaign_id: int, size: int, now: datetime) -> list[ClaimedRow]:
-        """Move up to ``size`` pending rows to sending under a fresh claim token."""
+    def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
+        """Move up to ``size`` pending rows to sending under a fresh claim token.
+
+        The guarded UPDATE is the whole concurrency story: a row another sender
+        claimed first no longer matches ``status = 'pending'``. When a race
+        leaves this sender with nothing while rows are still pending, it tries
+        again, so an empty claim really means the campaign has no pending rows.
+        """
+        for _ in range(_CLAIM_ATTEMPTS):
+            claim = self._claim_once(campaign_id, size, now, owner)
+            if claim.rows or not self._has_pending(campaign_id):
+                return claim
+        return claim
+
+    def _has_pending(self, campaign_id: int) -> bool:
+        with self._sessions() as session:
+            pending = exists().where(
+                Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING
+            )
+            return bool(session.scalar(select(pending)))
+
+    def _claim_once(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
         token = uuid.uuid4().hex
         candidates = (
             select(Delivery.id)
@@ -263,20 +297,42 @@ class Ledger:
                     status=DeliveryStatus.SENDING,
                     claim_token=token,
                     claimed_at=now,
+                    claimed_by=owner,
                     attempts=Delivery.attempts + 1,
                 ),
                 execution_options={"synchronize_session": False},
             )
             rows = session.execute(
                 select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
                 .where(Delivery.claim_token == token)
                 .order_by(Delivery.id)
-            )
-            return [
+            ).all()
+            claimed = [
                 ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f)
                 for d, s, e, f in rows
+                if s is not None
             ]
+            # Erased between suppress_departed() and now: nobody to send to.
+            gone = [d for d, s, _e, _f in rows if s is None]
+            if gone:
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(gone))
+                    .values(status=DeliveryStatus.SUPPRESSED, claim_token=None),
+                    execution_options={"synchronize_session": False},
+                )
+        return Claim(token=token, rows=claimed)
+
+    def renew(self, token: str, now: datetime) -> None:
+        """Extend the lease on a claim still in flight (the sender is alive)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
+                .values(claimed_at=now),
+                execution_options={"synchronize_session": False},
+            )
 
     def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None:
         """Store final outcomes; only rows still in ``sending`` are changed."""
@@ -319,29 +375,60 @@ class Ledger:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
-                .values(status=DeliveryStatus.PENDING, claim_token=None, claimed_at=None),
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    claim_token=None,
+                    claimed_at=None,
+                    claimed_by=None,
+                ),
                 execution_options={"synchronize_session": False},
             )
 
-    def expire_stale(self, campaign_id: int, now: datetime, lease: timedelta) -> int:
-        """Rows claimed longer than ``lease`` ago by a sender that vanished: uncertain.
+    def expire_stale(
+        self,
+        campaign_id: int,
+        now: datetime,
+        lease: timedelta,
+        is_dead: Callable[[str], bool],
+    ) -> int:
+        """Rows in flight for a sender that is gone become uncertain.
 
-        They may or may not have left; resending could double-send, dropping
-        could miss, so they are flagged for the owner instead of guessed at.
+        A sender is gone when ``is_dead(claimed_by)`` says so (a crashed
+        process on this host) or when it has not renewed its lease in time.
+        Those rows may or may not have left: resending could double-send and
+        dropping could miss, so they are flagged for the owner instead.
         """
+        in_flight = (Delivery.campaign_id == campaign_id) & (
+            Delivery.status == DeliveryStatus.SENDING
+        )
+        with self._sessions.begin() as session:
+            owners = session.scalars(select(Delivery.claimed_by).where(in_flight).distinct()).all()
+            dead = [owner for owner in owners if owner is not None and is_dead(owner)]
+            result = session.execute(
+                update(Delivery)
+                .where(
+                    in_flight,
+                    or_(Delivery.claimed_at < now - lease, Delivery.claimed_by.in_(dead)),
+                )
+                .values(
+                    status=DeliveryStatus.UNCERTAIN,
+                    claim_token=None,
+                    error="the sender stopped while this message was in flight",
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            return _rowcount(result)
+
+    def requeue_uncertain(self, campaign_id: int) -> int:
+        """Uncertain rows back to pending, for an owner who prefers a duplicate to a miss."""
         with self._sessions.begin() as session:
             result = session.execute(
                 update(Delivery)
                 .where(
                     Delivery.campaign_id == campaign_id,
-                    Delivery.status == DeliveryStatus.SENDING,
-                    Delivery.claimed_at < now - lease,
+                    Delivery.status == DeliveryStatus.UNCERTAIN,
                 )
-                .values(
-                    status=DeliveryStatus.UNCERTAIN,
-                    claim_token=None,
-                    error="sender stopped while this message was in flight",
-                ),
+                .values(status=DeliveryStatus.PENDING, error=None),
                 execution_options={"synchronize_session": False},
             )
             return _rowcount(result)

@@ -161,6 +161,9 @@ class Delivery(Base):
     )
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "host:pid" of the sender holding the claim, so a resume on the same host
+    # can tell a crashed sender (its rows are in doubt) from a live one.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str | None] = mapped_column(String(300))

@@ -6,7 +6,9 @@ branches on the transport's name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..config import Settings
@@ -17,23 +19,54 @@ from .base import (
     Outcome,
     PerMessageTransport,
     Recipient,
+    Sleep,
     Transport,
+    TransportStopError,
 )
 from .outbox import OutboxTransport
 
-TransportFactory = Callable[[Settings, Callable[[], datetime]], Transport]
+
+@dataclass(frozen=True)
+class TransportEnv:
+    """What a transport is built from: settings, a clock and a way to wait."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    sleep: Sleep = time.sleep
 
 
-def _outbox(settings: Settings, clock: Callable[[], datetime]) -> Transport:
-    return OutboxTransport(settings.outbox_path, clock)
+TransportFactory = Callable[[TransportEnv], Transport]
 
 
-#: name in settings -> factory. SMTP and SendGrid join this table when they land.
-TRANSPORTS: dict[str, TransportFactory] = {"outbox": _outbox}
+def _outbox(env: TransportEnv) -> Transport:
+    return OutboxTransport(env.settings.outbox_path, env.clock)
 
 
-def make_transport(settings: Settings, clock: Callable[[], datetime]) -> Transport:
+def _smtp(env: TransportEnv) -> Transport:
+    from .smtp import SmtpTransport
+
+    return SmtpTransport.from_env(env)
+
+
+def _sendgrid(env: TransportEnv) -> Transport:
+    from .sendgrid import SendGridTransport
+
+    return SendGridTransport.from_env(env)
+
+
+#: name in settings -> factory (imported lazily: outbox needs no provider library).
+TRANSPORTS: dict[str, TransportFactory] = {
+    "outbox": _outbox,
+    "smtp": _smtp,
+    "sendgrid": _sendgrid,
+}
+
+
+def make_transport(
+    settings: Settings, clock: Callable[[], datetime], sleep: Sleep = time.sleep
+) -> Transport:
     """The transport settings ask for; :class:`ConfigError` for an unknown name."""
+    env = TransportEnv(settings=settings, clock=clock, sleep=sleep)
     try:
         factory = TRANSPORTS[settings.sending.transport]
     except KeyError:
@@ -42,7 +75,7 @@ def make_transport(settings: Settings, clock: Callable[[], datetime]) -> Transpo
             f"sending.transport: unknown transport {settings.sending.transport!r} "
             f"(available: {known})"
         ) from None
-    return factory(settings, clock)
+    return factory(env)
 
 
 __all__ = [
@@ -53,6 +86,10 @@ __all__ = [
     "Outcome",
     "PerMessageTransport",
     "Recipient",
+    "Sleep",
     "Transport",
+    "TransportEnv",
+    "TransportFactory",
+    "TransportStopError",
     "make_transport",
 ]

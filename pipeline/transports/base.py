@@ -15,15 +15,36 @@ from enum import StrEnum
 from types import TracebackType
 from typing import ClassVar, Self
 
+from ..errors import TransportError
 from ..message import OutgoingEmail, Sender, new_message_id
 from ..render import Personalizer, RenderedIssue
 
 
 class Outcome(StrEnum):
-    """The normalized result of handing one recipient's message over."""
+    """The normalized result of handing one recipient's message over.
+
+    ``DEFERRED`` means certainly not handed over (the row goes back to pending
+    for a later run); ``UNCERTAIN`` means it may or may not have left (a
+    timeout or a dropped connection after the request was written), which the
+    ledger reports instead of guessing.
+    """
 
     SENT = "sent"
     FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    DEFERRED = "deferred"
+
+
+class TransportStopError(TransportError):
+    """The provider refuses every message (bad key, no permission): stop the campaign.
+
+    Raised only when nothing of the current batch was handed over, so its rows
+    can safely go back to pending. The message never contains a secret.
+    """
+
+
+#: How a transport waits (429 backoff, retry delays). Tests pass a fake.
+Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,16 @@ class Transport(ABC):
 
     #: The name settings use to choose this transport.
     name: ClassVar[str]
+    _stop_requested: bool = False
+
+    def request_stop(self) -> None:
+        """Ask a long batch to end early; the rest of it comes back DEFERRED."""
+        self._stop_requested = True
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether :meth:`request_stop` was called."""
+        return self._stop_requested
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire connections; the default needs none."""
@@ -124,8 +155,18 @@ class PerMessageTransport(Transport):
     def send_batch(
         self, message: CampaignMessage, recipients: Sequence[Recipient]
     ) -> list[DeliveryResult]:
-        """Send each recipient's message in turn; one failure does not stop the rest."""
-        return [self.deliver(self.personalize(message, r), r) for r in recipients]
+        """Send each recipient's message in turn; one failure does not stop the rest.
+
+        After :meth:`request_stop`, the recipients not reached yet come back
+        DEFERRED (never handed over), so the ledger returns them to pending.
+        """
+        results: list[DeliveryResult] = []
+        for recipient in recipients:
+            if self.stop_requested:
+                results.append(DeliveryResult(recipient, Outcome.DEFERRED, error="stopped"))
+            else:
+                results.append(self.deliver(self.personalize(message, recipient), recipient))
+        return results
 
     @abstractmethod
     def deliver(self, email: OutgoingEmail, recipient: Recipient) -> DeliveryResult:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..campaigns import stored_issue
 from ..errors import NotFoundError, TokenError
 from ..render import Personalizer, RenderedIssue
 from ..service import Newsletter
@@ -69,14 +70,7 @@ def create_app(newsletter: Newsletter) -> FastAPI:
     def archive_issue(slug: str) -> HTMLResponse:
         campaign = newsletter.ledger.get_campaign(slug)
         if campaign is not None:
-            issue = RenderedIssue(
-                slug=campaign.slug,
-                subject=campaign.subject,
-                preheader=campaign.preheader,
-                html=campaign.html,
-                text=campaign.text,
-            )
-            return HTMLResponse(public_html(issue), headers=_SECURITY_HEADERS)
+            return HTMLResponse(public_html(stored_issue(campaign)), headers=_SECURITY_HEADERS)
         try:
             article = newsletter.article(slug)
         except NotFoundError:

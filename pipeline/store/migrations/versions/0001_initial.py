@@ -101,6 +101,7 @@ def upgrade() -> None:
         ),
         sa.Column("claim_token", sa.String(64), nullable=True),
         sa.Column("claimed_at", _utc(), nullable=True),
+        sa.Column("claimed_by", sa.String(200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("sent_at", _utc(), nullable=True),
         sa.Column("message_id", sa.String(300), nullable=True),
