@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,13 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests scheduler.py
-	$(BIN)/ruff format --check pipeline tests scheduler.py
+	$(BIN)/ruff check pipeline tests bench scheduler.py
+	$(BIN)/ruff format --check pipeline tests bench scheduler.py
 	$(BIN)/mypy --strict pipeline
 
 clean:
 	rm -rf $(VENV) outbox newsletter.db .pytest_cache .mypy_cache .ruff_cache
+
+## bench: print the performance table (render, send vs. raw ceiling, import, memory)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py

@@ -52,6 +52,10 @@ class Article:
     send_after: datetime | None = None
     status: ArticleStatus = "queued"
     subject: str | None = None
+    # Set by `newsletter import-feed`: the feed entry's key (guid, else link,
+    # else a content hash) and a hash of what the feed said, to spot edits.
+    feed_key: str | None = None
+    feed_hash: str | None = None
 
     @property
     def subject_line(self) -> str:
@@ -170,6 +174,8 @@ class FrontMatter(BaseModel):
     send_after: datetime | None = None
     status: ArticleStatus = "queued"
     subject: str | None = None
+    feed_key: str | None = None
+    feed_hash: str | None = None
 
     @field_validator("title", mode="before")
     @classmethod
@@ -179,7 +185,7 @@ class FrontMatter(BaseModel):
             raise _fail("title must not be empty")
         return title
 
-    @field_validator("summary", "author", "subject", mode="before")
+    @field_validator("summary", "author", "subject", "feed_key", "feed_hash", mode="before")
     @classmethod
     def _text(cls, value: Any, info: ValidationInfo) -> str | None:
         return _optional_text(info.field_name or "value", value)
@@ -255,7 +261,8 @@ class FrontMatter(BaseModel):
         return self
 
 
-_KNOWN_KEYS = tuple(FrontMatter.model_fields)
+# The keys a writer types; import-feed's own bookkeeping (feed_*) is valid but not suggested.
+_KNOWN_KEYS = tuple(key for key in FrontMatter.model_fields if not key.startswith("feed_"))
 
 
 class _Loader(yaml.SafeLoader):
@@ -455,6 +462,8 @@ def _read(path: Path, tz: ZoneInfo) -> tuple[Article | None, dict[str, int], lis
         send_after=front.send_after,
         status=front.status,
         subject=front.subject,
+        feed_key=front.feed_key,
+        feed_hash=front.feed_hash,
     )
     return article, lines, []
 

@@ -44,7 +44,6 @@ class CampaignStore(Protocol):
     def get_campaign(self, slug: str) -> CampaignRecord | None: ...
     def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]: ...
     def mark_running(self, campaign_id: int, now: datetime) -> None: ...
-    def suppress_departed(self, campaign_id: int) -> int: ...
     def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim: ...
     def renew(self, token: str, now: datetime) -> None: ...
     def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None: ...
@@ -118,6 +117,7 @@ class RunResult:
 
     counts: CampaignCounts
     stopped: str | None = None
+    batches: int = 0
 
 
 _FINAL_STATUS = {
@@ -202,21 +202,22 @@ class CampaignRunner:
             campaign=campaign.slug, issue=stored_issue(campaign), sender=self._sender
         )
         stopped: str | None = None
+        batches = 0
         with self._transport as transport:
             while stopped is None:
                 if self._stop.is_set():
                     stopped = "stopped on request; run send again to carry on"
                     break
-                # Someone who left since the last batch is skipped, not mailed.
-                store.suppress_departed(campaign.id)
+                # The claim itself skips (suppresses) anyone who left since planning.
                 claim = store.claim(campaign.id, self._batch_size, self._clock(), self._identity)
                 if not claim.rows:
                     break
+                batches += 1
                 stopped = self._send_batch(transport, message, claim)
                 if progress is not None:
                     progress(store.counts(campaign))
         store.finish_if_done(campaign.id, self._clock())
-        return RunResult(counts=store.counts(campaign), stopped=stopped)
+        return RunResult(counts=store.counts(campaign), stopped=stopped, batches=batches)
 
     def _send_batch(
         self, transport: Transport, message: CampaignMessage, claim: Claim

@@ -7,6 +7,7 @@ a file) and exit status 1; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import sys
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,6 +26,7 @@ from .campaigns import CampaignRunner
 from .config import Settings, find_config, load_settings
 from .errors import ConfigError, PipelineError, Problem, TemplateError
 from .render import render_issue
+from .schedule_cli import schedule_app
 from .series import series_nav, series_problems
 from .service import Newsletter
 from .store.ledger import CampaignCounts
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(schedule_app, name="schedule")
 
 out = Console()
 err = Console(stderr=True)
@@ -88,7 +90,7 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
     config: Annotated[
@@ -104,6 +106,9 @@ def _root(
     if version:
         print(__version__)
         raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(2)
     ctx.obj = CliState(config=config)
 
 
@@ -217,11 +222,21 @@ def send(
             help="Send again to rows in doubt after a crash (a duplicate rather than a miss).",
         ),
     ] = False,
+    plan_only: Annotated[
+        bool,
+        typer.Option("--plan-only", help="Plan the campaign; leave sending to `worker`."),
+    ] = False,
 ) -> None:
     """Send an article to every active subscriber; a repeat resumes, never resends."""
     if not (yes or dry_run):
         raise PipelineError("send needs --yes to send (or --dry-run to count only)")
     newsletter = _open(ctx)
+    if plan_only and not dry_run:
+        campaign, created = newsletter.plan(newsletter.resolve_slug(slug))
+        counts = newsletter.ledger.counts(campaign)
+        verb = "planned" if created else "already planned"
+        out.print(f"{campaign.slug}: {verb} for {counts.planned} subscriber(s); workers send it")
+        return
     runners: list[CampaignRunner] = []
 
     def graceful_stop(signum: int, _frame: object) -> None:
@@ -307,9 +322,18 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Per campaign: planned, sent, failed, uncertain, suppressed."""
-    rows = _open(ctx).status(slug)
+    newsletter = _open(ctx)
+    rows = newsletter.status(slug)
     if as_json:
-        _print_json(rows[0].as_dict() if slug else [r.as_dict() for r in rows])
+        from .web.events import event_counts
+
+        def with_events(counts: CampaignCounts) -> dict[str, Any]:
+            # SendGrid webhook counts (delivered, bounced, opened, clicked) beside the ledger's.
+            campaign = newsletter.ledger.get_campaign(counts.slug)
+            extra = event_counts(newsletter.sessions, campaign.id) if campaign else {}
+            return {**counts.as_dict(), **extra}
+
+        _print_json(with_events(rows[0]) if slug else [with_events(r) for r in rows])
         return
     out.print(_counts_table(rows) if rows else "No campaigns yet.")
 
@@ -395,6 +419,88 @@ def subscribers_export(ctx: typer.Context) -> None:
     export_csv(_open(ctx).sessions, sys.stdout)
 
 
+# -- feed import ----------------------------------------------------------------
+
+
+@app.command("import-feed")
+def import_feed_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="The blog's RSS/Atom feed: an http(s) URL or a file.")
+    ],
+    series: Annotated[str, typer.Option("--series", help="Series slug for the new articles.")],
+    status: Annotated[
+        str, typer.Option("--status", help="Status of the new articles: queued or draft.")
+    ] = "queued",
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only entries published on or after DATE (YYYY-MM-DD)."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="At most N new articles, oldest first."),
+    ] = None,
+    update: Annotated[
+        bool, typer.Option("--update", help="Rewrite articles changed on the blog, unless sent.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the server.")
+    ] = 20.0,
+) -> None:
+    """Import a blog's RSS or Atom feed into articles/ (a second import adds nothing)."""
+    from .feeds import FeedError, ImportOptions, import_feed, parse_since
+
+    if status not in ("queued", "draft"):
+        raise FeedError(f"--status must be queued or draft, not {status!r}")
+    newsletter = _open(ctx)
+    settings = newsletter.settings
+    options = ImportOptions(
+        series=series,
+        status="draft" if status == "draft" else "queued",
+        since=parse_since(since, settings.schedule.tz) if since else None,
+        limit=limit,
+        update=update,
+        timeout=timeout,
+    )
+    report = import_feed(
+        source,
+        options,
+        articles_dir=settings.articles_path,
+        tz=settings.schedule.tz,
+        sessions=newsletter.sessions,
+        sent_slugs=newsletter.ledger.sent_slugs(),
+    )
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if not report.readable and not report.entries:
+        raise typer.Exit(1)  # the feed itself could not be read: its line says why
+    if report.not_modified:
+        print(f"{source}: not modified since the last import (HTTP 304); nothing imported")
+        return
+    for article in report.added:
+        print(f"added    {article.path.name} (part {article.part}): {article.title}")
+    for article in report.updated:
+        print(f"updated  {article.path.name}: {article.title}")
+    for article in report.changed:
+        why = "already sent, left as is" if article.sent else "run with --update to rewrite it"
+        print(f"changed  {article.path.name} on the blog ({why})")
+    counts = [
+        f"{len(report.added)} added",
+        f"{len(report.updated)} updated",
+        f"{len(report.changed)} changed",
+        f"{report.unchanged} unchanged",
+    ]
+    if report.removed:
+        counts.append(f"{report.removed} deleted here earlier (not brought back)")
+    if report.held_back:
+        counts.append(f"{report.held_back} left for later (--since/--limit)")
+    if report.problems:
+        counts.append(f"{len(report.problems)} problem(s) on stderr")
+    print(f"{source}: {report.entries} entries: " + ", ".join(counts))
+    if not report.readable:
+        raise typer.Exit(1)
+
+
 # -- services -------------------------------------------------------------------
 
 #: The issue `make run` sends: part 2 of the sample series, so both links show.
@@ -434,7 +540,7 @@ def demo(
     port: Annotated[int, typer.Option("--port")] = 8000,
 ) -> None:
     """What `make run` does: sample subscribers, the sample issue to the outbox, then serve."""
-    from .scheduling import build_scheduler
+    from .scheduling import SchedulerService
 
     config = find_config(_state(ctx).config).resolve()
     newsletter = Newsletter(load_settings(config))
@@ -455,13 +561,44 @@ def demo(
     out.print(f"Emails are in {folder}/", markup=False, highlight=False)
     if not keep_running:
         return
-    scheduler = build_scheduler(newsletter.settings, config, blocking=False)
+    scheduler = SchedulerService(newsletter.settings, config)
     scheduler.start()
     out.print(f"Scheduler running; web archive at http://{host}:{port}/archive (Ctrl-C to stop)")
     try:
         _serve(newsletter, host, port)
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.stop()
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over open campaigns, then exit.")
+    ] = False,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between idle checks.")] = 5.0,
+) -> None:
+    """Send batches of every campaign with rows pending (run several, on several machines)."""
+    from .worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    the_worker = Worker(_open(ctx), poll_seconds=poll)
+
+    def graceful_stop(signum: int, _frame: object) -> None:
+        if the_worker.stopping:
+            raise KeyboardInterrupt
+        err.print("worker stopping after the batch in hand")
+        the_worker.request_stop()
+
+    signal.signal(signal.SIGTERM, graceful_stop)
+    signal.signal(signal.SIGINT, graceful_stop)
+    if once:
+        done = the_worker.run_once()
+        if done.stopped:
+            print(f"worker: {done.stopped}", file=sys.stderr)
+            raise typer.Exit(1)
+        return
+    the_worker.run_forever()
 
 
 # -- entry point ----------------------------------------------------------------
@@ -474,14 +611,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # standalone_mode=False: click returns an Exit's code instead of exiting.
         result = command.main(args=args, prog_name="newsletter", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         return 130
+    except typer.TyperException as exc:
+        # Usage errors (typer bundles its own click; these are its exceptions).
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
     except PipelineError as exc:
         if "--debug" in args:
             raise

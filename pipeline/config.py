@@ -57,6 +57,13 @@ class EmailSettings(_Section):
 
 class WebSettings(_Section):
     base_url: str = "http://127.0.0.1:8000"
+    #: How long a subscription confirmation link works.
+    confirm_max_age_hours: int = Field(default=48, ge=1, le=24 * 30)
+    #: Sign-up form posts per client address: a burst, refilled evenly over an hour.
+    subscribe_burst: int = Field(default=5, ge=1)
+    subscribe_per_hour: int = Field(default=20, ge=1)
+    #: SendGrid webhook requests whose signed timestamp is further from now are refused.
+    webhook_max_age_seconds: int = Field(default=300, ge=10, le=86_400)
 
     @field_validator("base_url")
     @classmethod
@@ -154,6 +161,7 @@ class Settings(_Section):
     smtp_password: SecretStr | None = None
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: SecretStr | None = None
 
     @property
     def database_url(self) -> str:
@@ -264,6 +272,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         "smtp_password": env.get("NEWSLETTER_SMTP_PASSWORD"),
         "sendgrid_api_key": env.get("SENDGRID_API_KEY"),
         "sendgrid_api_host": env.get("SENDGRID_API_HOST"),
+        "sendgrid_webhook_public_key": env.get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
     }
     raw.update({key: value for key, value in secrets.items() if value})
     if "secret_key" not in raw:

@@ -19,14 +19,16 @@ from .config import Settings
 from .errors import NotFoundError, PipelineError
 from .message import OutgoingEmail, Sender, build_message, new_message_id
 from .render import Personalizer, RenderedIssue, render_issue
-from .schedule import cron_trigger, planned_dates
+from .schedule import planned_dates
 from .series import next_due, queue_order, series_nav
 from .store.db import make_engine, make_sessionmaker, migrate
 from .store.ledger import CampaignCounts, CampaignRecord, Ledger, NewIssue
+from .store.oneoffs import schedule_plan
 from .subscribers import normalize_email
 from .tokens import TokenSigner
 from .transports import CampaignMessage, Outcome, Recipient, make_transport
 from .transports.outbox import write_atomically
+from .triggers import recurring_trigger
 
 Clock = Callable[[], datetime]
 
@@ -100,7 +102,7 @@ class Newsletter:
         migrate(self.engine)
         self.sessions = make_sessionmaker(self.engine)
         self.ledger = Ledger(self.sessions)
-        self.signer = TokenSigner(settings.secret_key.get_secret_value())
+        self.signer = TokenSigner(settings.secret_key.get_secret_value(), clock=clock)
 
     def close(self) -> None:
         """Release database connections."""
@@ -124,11 +126,19 @@ class Newsletter:
         raise NotFoundError(f"no article with slug {slug!r} in {self.settings.articles_path}")
 
     def planned(self, articles: tuple[Article, ...], sent: set[str]) -> dict[str, datetime]:
-        """When each queued article is expected to go out on the schedule."""
+        """When each queued article is expected to go out: its one-off send, else the schedule.
+
+        While the schedule is paused nothing is planned: a date that only
+        happens if someone resumes the schedule is not shown as a plan.
+        """
         schedule = self.settings.schedule
-        trigger = cron_trigger(schedule.cron, schedule.tz)
+        held = schedule_plan(self.sessions)
+        if held.paused:
+            return {}
+        one_offs = {slug: at.astimezone(schedule.tz) for slug, at in held.one_offs.items()}
         now = self.clock().astimezone(schedule.tz)
-        return planned_dates(queue_order(articles, sent), trigger, now)
+        trigger = recurring_trigger(schedule)
+        return planned_dates(queue_order(articles, sent), trigger, now, one_offs)
 
     def queue(self) -> list[QueueEntry]:
         """Queued articles not yet sent, in send order, with planned dates."""
@@ -248,37 +258,12 @@ class Newsletter:
         can ask it to stop gracefully.
         """
         slug = self.resolve_slug(slug)
-        campaign = self.ledger.get_campaign(slug)
         if dry_run:
-            return self._dry_run(slug, campaign)
-        created, added = False, 0
-        if campaign is None:
-            article = self.article(slug)
-            if article.status == "draft":
-                raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
-            issue = self.render(slug)
-            campaign, created = self.ledger.plan(
-                NewIssue(
-                    slug=slug,
-                    subject=issue.subject,
-                    preheader=issue.preheader,
-                    html=issue.html,
-                    text=issue.text,
-                    transport=self.settings.sending.transport,
-                ),
-                self.clock(),
-            )
-        elif include_new:
-            added = self.ledger.add_new_subscribers(campaign.id)
+            return self._dry_run(slug, self.ledger.get_campaign(slug))
+        campaign, created = self.plan(slug)
+        added = 0 if created or not include_new else self.ledger.add_new_subscribers(campaign.id)
         requeued = self.ledger.requeue_uncertain(campaign.id) if resend_uncertain else 0
-        runner = CampaignRunner(
-            self.ledger,
-            make_transport(self.settings, self.clock),
-            sender=self.sender(),
-            links=self.links(),
-            batch_size=self.settings.sending.batch_size,
-            clock=self.clock,
-        )
+        runner = self.runner()
         if on_runner is not None:
             on_runner(runner)
         result = runner.run(campaign, progress)
@@ -289,6 +274,42 @@ class Newsletter:
             dry_run=False,
             stopped=result.stopped,
             requeued=requeued,
+        )
+
+    def plan(self, slug: str) -> tuple[CampaignRecord, bool]:
+        """The article's campaign, planned now if it was not: rendered once, audience snapshot.
+
+        Returns the campaign and whether this call planned it. Planning alone
+        sends nothing: ``send`` or a ``worker`` does.
+        """
+        campaign = self.ledger.get_campaign(slug)
+        if campaign is not None:
+            return campaign, False
+        article = self.article(slug)
+        if article.status == "draft":
+            raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
+        issue = self.render(slug)
+        return self.ledger.plan(
+            NewIssue(
+                slug=slug,
+                subject=issue.subject,
+                preheader=issue.preheader,
+                html=issue.html,
+                text=issue.text,
+                transport=self.settings.sending.transport,
+            ),
+            self.clock(),
+        )
+
+    def runner(self) -> CampaignRunner:
+        """A campaign runner on the configured transport."""
+        return CampaignRunner(
+            self.ledger,
+            make_transport(self.settings, self.clock),
+            sender=self.sender(),
+            links=self.links(),
+            batch_size=self.settings.sending.batch_size,
+            clock=self.clock,
         )
 
     def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:

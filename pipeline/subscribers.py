@@ -22,10 +22,11 @@ from types import MappingProxyType
 from typing import Literal, TextIO
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .addresses import fast_normalize
 from .errors import InvalidAddressError, NotFoundError, PipelineError, Problem
 from .store.models import (
     LEFT_STATUSES,
@@ -87,6 +88,9 @@ def normalize_email(raw: str) -> str:
     non-ASCII local part stays Unicode (it needs SMTPUTF8). Raises
     :class:`InvalidAddressError` with the validator's reason.
     """
+    fast = fast_normalize(raw.strip())
+    if fast is not None:
+        return fast
     try:
         validated = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as error:
@@ -593,22 +597,25 @@ def _apply_chunk(session: Session, rows: list[_Row], source: str) -> dict[str, _
     }
     outcomes: dict[str, _Outcome] = {}
     leaving: list[int] = []
+    new_rows: list[dict[str, object]] = []
     now = utcnow()
     for row in rows:
         subscriber = existing.get(row.email)
         if subscriber is None:
             status = row.status or SubscriberStatus.ACTIVE
-            session.add(
-                Subscriber(
-                    email=row.email,
-                    first_name=row.first_name,
-                    last_name=row.last_name,
-                    status=status,
-                    tags=list(row.tags),
-                    fields=dict(row.fields),
-                    source=source,
-                    unsubscribed_at=now if status in LEFT_STATUSES else None,
-                )
+            new_rows.append(
+                {
+                    "email": row.email,
+                    "first_name": row.first_name,
+                    "last_name": row.last_name,
+                    "status": status,
+                    "tags": list(row.tags),
+                    "fields": dict(row.fields),
+                    "source": source,
+                    "created_at": now,
+                    "updated_at": now,
+                    "unsubscribed_at": now if status in LEFT_STATUSES else None,
+                }
             )
             outcomes[row.email] = "added"
         elif subscriber.status in LEFT_STATUSES:
@@ -622,6 +629,9 @@ def _apply_chunk(session: Session, rows: list[_Row], source: str) -> dict[str, _
                 leaving.append(subscriber.id)
                 changed = True
             outcomes[row.email] = "updated" if changed else "unchanged"
+    if new_rows:
+        # One bulk INSERT per chunk: several times faster than ORM objects.
+        session.execute(insert(Subscriber), new_rows)
     _suppress_pending(session, leaving)
     return outcomes
 

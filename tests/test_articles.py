@@ -24,7 +24,8 @@ from pipeline.errors import Problem
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 REPO = Path(__file__).resolve().parent.parent
-SEED = Path("/work/shared/seed/hip-pain-massage-therapy.txt")
+# shared/ sits beside the repository, here and in CI's fresh clone.
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "hip-pain-massage-therapy.txt"
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -449,11 +450,12 @@ def test_sample_hip_pain_article_is_the_seed_text_without_blog_chrome() -> None:
     assert "7. **Avascular necrosis:**" in body
     for chrome in ("Hi! I", "CloudFormMassage.com.au", "Previous", "Next\n"):
         assert chrome not in body
-    if SEED.exists():  # the seed lives beside the design notes, outside the repository
-        seed = SEED.read_text(encoding="utf-8").split("\nAlan\n")[0]
-        seed = seed.removeprefix("Hip Pain & How Massage Therapy Helps")
-        plain = re.sub(r"^## .*$", "", body, flags=re.MULTILINE).replace("**", "")
-        assert " ".join(plain.split()) == " ".join(seed.split())
+    # The seed lives in shared/ beside the repository (and beside CI's clone).
+    assert SEED.exists(), f"{SEED} missing: the sample must be checked against the seed"
+    seed = SEED.read_text(encoding="utf-8").split("\nAlan\n")[0]
+    seed = seed.removeprefix("Hip Pain & How Massage Therapy Helps")
+    plain = re.sub(r"^## .*$", "", body, flags=re.MULTILINE).replace("**", "")
+    assert " ".join(plain.split()) == " ".join(seed.split())
 
 
 # --- property: nothing a writer types escapes as anything but ArticleError ----------------

@@ -81,10 +81,14 @@ def test_someone_who_leaves_mid_campaign_is_suppressed(newsletter: Newsletter) -
     class LeavesDuringFirstBatch(OutboxTransport):
         """Writes to the outbox; while the first batch is out, Jordan unsubscribes."""
 
+        batches = 0
+
         def send_batch(
             self, message: CampaignMessage, recipients: list[Recipient]
         ) -> list[DeliveryResult]:
-            if recipients[0].email == "sam.nguyen@example.com":
+            self.batches += 1
+            if self.batches == 1:
+                assert "jordan.lee@example.org" not in {r.email for r in recipients}
                 remove_subscriber(newsletter.sessions, "jordan.lee@example.org")
             return super().send_batch(message, recipients)
 
@@ -208,3 +212,14 @@ def test_next_due_follows_the_series(newsletter: Newsletter) -> None:
     assert newsletter.resolve_slug(None) == "massage-and-mental-health"
     newsletter.send(None)
     assert newsletter.resolve_slug(None) == SAMPLE_SLUG
+
+
+def test_a_claim_takes_at_most_the_batch_size_in_signup_order(newsletter: Newsletter) -> None:
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    first = newsletter.ledger.claim(campaign.id, 2, newsletter.clock(), "test:1")
+    second = newsletter.ledger.claim(campaign.id, 2, newsletter.clock(), "test:2")
+    assert [r.email for r in first.rows] == ["sam.nguyen@example.com", "priya.sharma@example.com"]
+    assert len(second.rows) == 2
+    assert not {r.delivery_id for r in first.rows} & {r.delivery_id for r in second.rows}
+    counts = newsletter.ledger.counts(campaign)
+    assert (counts.sending, counts.pending) == (4, 1)

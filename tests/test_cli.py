@@ -60,6 +60,10 @@ def test_demo_sends_the_sample_issue_once(folder: Path) -> None:
         "failed": 0,
         "uncertain": 0,
         "suppressed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "opened": 0,
+        "clicked": 0,
     }
 
 
@@ -156,3 +160,10 @@ def test_help_lists_what_the_readme_documents() -> None:
     for command in ("init", "check", "queue", "status", "preview", "send", "test-send"):
         assert command in result.stdout
         assert f"`newsletter {command}" in readme or f"| `{command}" in readme
+
+
+def test_usage_errors_and_version_without_traceback(folder: Path) -> None:
+    bad = run(folder, "send", "--bogus")
+    assert bad.returncode == 2 and "No such option" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert run(folder, "--version").stdout.strip() == "0.1.0"

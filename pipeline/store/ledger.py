@@ -123,6 +123,8 @@ class NewIssue:
     transport: str
 
 
+#: The columns ``record`` writes.
+_RECORDED = ("status", "message_id", "error", "sent_at", "claim_token")
 #: How often a claim that lost every row to a concurrent sender is retried.
 _CLAIM_ATTEMPTS = 20
 
@@ -163,6 +165,19 @@ class Ledger:
         """Every campaign, newest first."""
         with self._sessions() as session:
             rows = session.scalars(select(Campaign).order_by(Campaign.id.desc()))
+            return [_record(c) for c in rows]
+
+    def open_campaigns(self) -> list[CampaignRecord]:
+        """Campaigns with rows pending or in flight, oldest first (what workers pick up).
+
+        In-flight rows count so that a worker also notices a dead sender's batch.
+        """
+        pending = exists().where(
+            Delivery.campaign_id == Campaign.id,
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        with self._sessions() as session:
+            rows = session.scalars(select(Campaign).where(pending).order_by(Campaign.id))
             return [_record(c) for c in rows]
 
     def sent_slugs(self) -> set[str]:
@@ -221,6 +236,8 @@ class Ledger:
             literal(DeliveryStatus.PENDING.value, String),
             literal(0, Integer),
         ).where(Subscriber.status == SubscriberStatus.ACTIVE, ~already)
+        # Ledger order = sign-up order, on every database.
+        audience = audience.order_by(Subscriber.id)
         # SQLAlchemy keeps an INSERT's rowcount only when asked to.
         result = session.execute(
             insert(Delivery).from_select(
@@ -243,21 +260,6 @@ class Ledger:
                 .where(Campaign.id == campaign_id)
                 .values(status=CampaignStatus.RUNNING, finished_at=None)
             )
-
-    def suppress_departed(self, campaign_id: int) -> int:
-        """Pending rows of people who left (or were forgotten) become suppressed."""
-        departed = select(Subscriber.id).where(Subscriber.status != SubscriberStatus.ACTIVE)
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.campaign_id == campaign_id,
-                    Delivery.status == DeliveryStatus.PENDING,
-                    or_(Delivery.subscriber_id.is_(None), Delivery.subscriber_id.in_(departed)),
-                )
-                .values(status=DeliveryStatus.SUPPRESSED)
-            )
-            return _rowcount(result)
 
     def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
         """Move up to ``size`` pending rows to sending under a fresh claim token.
@@ -282,13 +284,21 @@ class Ledger:
 
     def _claim_once(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
         token = uuid.uuid4().hex
-        candidates = (
+        claimable = (
             select(Delivery.id)
             .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING)
             .order_by(Delivery.id)
             .limit(size)
-            .scalar_subquery()
+            # PostgreSQL: concurrent workers skip each other's rows instead of
+            # queueing behind them. SQLite renders no FOR UPDATE; its single
+            # writer makes the guarded UPDATE below enough.
+            .with_for_update(skip_locked=True)
+            # MATERIALIZED: evaluated once. Folded into the UPDATE as a plain
+            # subquery, PostgreSQL may re-run it and claim more than ``size``.
+            .cte("claimable")
+            .prefix_with("MATERIALIZED")
         )
+        candidates = select(claimable.c.id)
         with self._sessions.begin() as session:
             session.execute(
                 update(Delivery)
@@ -303,18 +313,27 @@ class Ledger:
                 execution_options={"synchronize_session": False},
             )
             rows = session.execute(
-                select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
+                select(
+                    Delivery.id,
+                    Subscriber.id,
+                    Subscriber.email,
+                    Subscriber.first_name,
+                    Subscriber.status,
+                )
                 .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
                 .where(Delivery.claim_token == token)
                 .order_by(Delivery.id)
             ).all()
             claimed = [
                 ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f)
-                for d, s, e, f in rows
-                if s is not None
+                for d, s, e, f, status in rows
+                if s is not None and status == SubscriberStatus.ACTIVE
             ]
-            # Erased between suppress_departed() and now: nobody to send to.
-            gone = [d for d, s, _e, _f in rows if s is None]
+            # Checked here, per batch, rather than over the whole campaign: someone
+            # who left (or was erased) since planning is suppressed, never mailed.
+            gone = [
+                d for d, s, _e, _f, status in rows if s is None or status != SubscriberStatus.ACTIVE
+            ]
             if gone:
                 session.execute(
                     update(Delivery)
@@ -335,37 +354,44 @@ class Ledger:
             )
 
     def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None:
-        """Store final outcomes; only rows still in ``sending`` are changed."""
-        params = [
-            {
-                "row_id": o.delivery_id,
-                "new_status": o.status,
-                "new_message_id": o.message_id,
-                "new_error": o.error,
-                "new_sent_at": now if o.status == DeliveryStatus.SENT else None,
-            }
-            for o in outcomes
-        ]
-        if not params:
+        """Store final outcomes; only rows still in ``sending`` are changed.
+
+        Rows that share an outcome (a SendGrid batch: one status, one message
+        id) are written with one UPDATE; rows with outcomes of their own (one
+        Message-ID per SMTP message) with one executemany.
+        """
+        groups: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
+        for o in outcomes:
+            groups.setdefault((o.status, o.message_id, o.error), []).append(o.delivery_id)
+        if not groups:
             return
         table = Delivery.__table__
         assert isinstance(table, Table)
-        statement = (
-            update(table)
-            .where(
-                table.c.id == bindparam("row_id"),
-                table.c.status == DeliveryStatus.SENDING.value,
-            )
-            .values(
-                status=bindparam("new_status"),
-                message_id=bindparam("new_message_id"),
-                error=bindparam("new_error"),
-                sent_at=bindparam("new_sent_at"),
-                claim_token=None,
-            )
-        )
+        in_flight = table.c.status == DeliveryStatus.SENDING.value
+        singles = []
         with self._sessions.begin() as session:
-            session.connection().execute(statement, params)
+            connection = session.connection()
+            for (status, message_id, error), ids in groups.items():
+                values = {
+                    "status": status,
+                    "message_id": message_id,
+                    "error": error,
+                    "sent_at": now if status == DeliveryStatus.SENT else None,
+                    "claim_token": None,
+                }
+                if len(ids) == 1:
+                    singles.append({"row_id": ids[0], **{f"new_{k}": v for k, v in values.items()}})
+                    continue
+                connection.execute(
+                    update(table).where(table.c.id.in_(ids), in_flight).values(values)
+                )
+            if singles:
+                statement = (
+                    update(table)
+                    .where(table.c.id == bindparam("row_id"), in_flight)
+                    .values({k: bindparam(f"new_{k}") for k in _RECORDED})
+                )
+                connection.execute(statement, singles)
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         """Give claimed rows back (nothing was handed over for them)."""

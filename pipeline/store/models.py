@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -120,6 +121,12 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Double opt-in (web form): when and from where the person confirmed, and
+    # when the last confirmation email went out (one per address per hour).
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consent_source: Mapped[str | None] = mapped_column(String(200))
+    consent_ip: Mapped[str | None] = mapped_column(String(45))
+    confirm_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_subscribers_status_id", "status", "id"),)
 
@@ -174,3 +181,102 @@ class Delivery(Base):
         Index("ix_deliveries_campaign_status_id", "campaign_id", "status", "id"),
         Index("ix_deliveries_claim_token", "claim_token"),
     )
+
+
+class ScheduledSendStatus(enum.StrEnum):
+    """A one-off send's life: pending -> fired, or cancelled, or missed (beyond the grace)."""
+
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+class ScheduledSend(Base):
+    """A one-off send (``newsletter schedule SLUG --at ...``); at most one per article."""
+
+    __tablename__ = "scheduled_sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[ScheduledSendStatus] = mapped_column(
+        _enum(ScheduledSendStatus, "scheduled_send_status"), default=ScheduledSendStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why it was missed, or what went wrong when it fired.
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_scheduled_sends_status_at", "status", "at"),)
+
+
+class SchedulerState(Base):
+    """One row (id 1): the pause switch and the lease of the scheduler allowed to fire."""
+
+    __tablename__ = "scheduler_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "host:pid:uuid" of the scheduler holding the lease, and until when it holds it.
+    leader: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FeedSource(Base):
+    """A feed ``import-feed`` has fetched: its HTTP validators for the next conditional GET."""
+
+    __tablename__ = "feed_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The address as the writer typed it: redirects may move, the writer's name for it does not.
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(1000))
+    last_modified: Mapped[str | None] = mapped_column(String(200))
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FeedEntry(Base):
+    """One feed entry imported as an article, by its key (guid, else link, else a hash).
+
+    Kept beside the article's ``feed_key`` so that an article a writer deleted
+    is not brought back by the next import.
+    """
+
+    __tablename__ = "feed_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(500), unique=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    feed_url: Mapped[str] = mapped_column(String(2000))
+    content_hash: Mapped[str] = mapped_column(String(100))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class WebhookEvent(Base):
+    """One SendGrid Event Webhook event, stored once per ``sg_event_id``.
+
+    A forgotten subscriber's events go with them (``ON DELETE CASCADE``): they
+    hold the address. Events for addresses not on the list keep ``NULL``.
+    """
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sg_event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    event: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(320))
+    campaign_slug: Mapped[str | None] = mapped_column(String(200))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE")
+    )
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_webhook_events_campaign_event", "campaign_id", "event"),)

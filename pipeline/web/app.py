@@ -1,117 +1,104 @@
-"""The subscriber-facing web app: the archive and one-click unsubscribe.
+"""The subscriber-facing web app: join, confirm, leave, read online, hear from SendGrid.
 
-Every link an email carries resolves here: ``/archive/{slug}`` shows a sent
-issue (personal parts replaced), a "coming soon" page for a queued one, and
-404 for drafts; ``/unsubscribe/{token}`` honours RFC 8058 one-click POSTs at
-once and shows a confirm button to a GET, so link scanners cannot unsubscribe
-anyone.
+``create_app`` wires the route modules together:
+
+* :mod:`.archive`: ``/archive``, ``/archive/{slug}``, ``/archive/feed.xml``
+* :mod:`.subscribe`: ``/subscribe`` (double opt-in) and ``/confirm/{token}``
+* :mod:`.unsubscribe`: ``/unsubscribe/{token}`` (RFC 8058 one-click) and its undo
+* :mod:`.webhooks`: ``/webhooks/sendgrid`` (signed Event Webhook)
+
+Every response carries the security headers; errors are friendly pages that
+show no internals. No page loads a script, a font or a tracker from anywhere.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..campaigns import stored_issue
-from ..errors import NotFoundError, TokenError
-from ..render import Personalizer, RenderedIssue
 from ..service import Newsletter
-from ..store.models import Subscriber, SubscriberStatus
-from ..subscribers import remove_subscriber
+from ..tokens import TokenSigner
+from .archive import archive_routes
+from .context import WebContext
+from .pages import Pages
+from .security import CsrfGuard, RateLimiter, SecurityHeadersMiddleware, security_headers
+from .subscribe import subscribe_routes
+from .unsubscribe import unsubscribe_routes
+from .webhooks import webhook_routes
 
-_PAGES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-)
+_log = logging.getLogger(__name__)
 
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+#: How long a form stays valid after its page was shown.
+FORM_MAX_AGE = 12 * 3600
 
 
 def create_app(newsletter: Newsletter) -> FastAPI:
-    """The ASGI app for one newsletter folder."""
-    app = FastAPI(title=newsletter.settings.clinic.name, docs_url=None, redoc_url=None)
+    """The ASGI app for one newsletter folder (same settings, database and clock)."""
     settings = newsletter.settings
+    secret = settings.secret_key.get_secret_value()
+    csrf = CsrfGuard(secret, newsletter.clock, base_url=settings.web.base_url, max_age=FORM_MAX_AGE)
+    ctx = WebContext(
+        newsletter=newsletter,
+        pages=Pages(settings, csrf),
+        csrf=csrf,
+        limiter=RateLimiter(
+            settings.web.subscribe_burst, settings.web.subscribe_per_hour, newsletter.clock
+        ),
+        signer=TokenSigner(secret, clock=newsletter.clock),
+    )
+    app = FastAPI(title=settings.clinic.name, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityHeadersMiddleware, headers=security_headers(settings.web.base_url))
+    for router in (
+        archive_routes(ctx),
+        subscribe_routes(ctx),
+        unsubscribe_routes(ctx),
+        webhook_routes(ctx),
+    ):
+        app.include_router(router)
+    _error_pages(app, ctx)
+    return app
 
-    def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        html = _PAGES.get_template(template).render(clinic=settings.clinic, **context)
-        return HTMLResponse(html, status_code=status_code, headers=_SECURITY_HEADERS)
 
-    def public_html(issue: RenderedIssue) -> str:
-        # The archive copy: no one's name, and no one's unsubscribe token.
-        return Personalizer(issue).html(
-            {
-                "first_name": settings.email.first_name_fallback,
-                "unsubscribe_url": f"{settings.web.base_url}/unsubscribe",
-            }
+def _error_pages(app: FastAPI, ctx: WebContext) -> None:
+    """Friendly HTML for 404/405/400/500 instead of JSON or a traceback."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return ctx.pages.page(request, "not_found.html", status_code=404)
+        return ctx.pages.page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
+            title="That didn't work",
+            message="This page can't do that. Try the archive instead.",
         )
 
-    @app.get("/", include_in_schema=False)
-    def home() -> HTMLResponse:
-        return archive_index()
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        return ctx.pages.page(
+            request,
+            "error.html",
+            status_code=400,
+            title="That didn't work",
+            message="Something in that request wasn't what we expected.",
+        )
 
-    @app.get("/archive")
-    def archive_index() -> HTMLResponse:
-        campaigns = newsletter.ledger.campaigns()
-        return page("archive.html", campaigns=campaigns)
-
-    @app.get("/archive/{slug}")
-    def archive_issue(slug: str) -> HTMLResponse:
-        campaign = newsletter.ledger.get_campaign(slug)
-        if campaign is not None:
-            return HTMLResponse(public_html(stored_issue(campaign)), headers=_SECURITY_HEADERS)
-        try:
-            article = newsletter.article(slug)
-        except NotFoundError:
-            article = None
-        if article is None or article.status == "draft":
-            return page("not_found.html", status_code=404)
-        planned = {e.slug: e.planned_at for e in newsletter.queue()}.get(slug)
-        return page("coming_soon.html", article=article, planned_at=planned)
-
-    @app.get("/unsubscribe")
-    def unsubscribe_help() -> HTMLResponse:
-        return page("unsubscribe_help.html")
-
-    def subscriber_for(token: str) -> Subscriber | None:
-        claims = newsletter.signer.verify("unsubscribe", token)
-        with newsletter.sessions() as session:
-            subscriber = session.get(Subscriber, claims.subscriber_id)
-            if subscriber is None or not claims.matches(subscriber.email):
-                return None
-            return subscriber
-
-    @app.get("/unsubscribe/{token}")
-    def unsubscribe_form(token: str) -> HTMLResponse:
-        try:
-            subscriber = subscriber_for(token)
-        except TokenError:
-            return page("bad_link.html", status_code=400)
-        if subscriber is None or subscriber.status != SubscriberStatus.ACTIVE:
-            return page("unsubscribed.html")
-        return page("unsubscribe.html", token=token)
-
-    @app.post("/unsubscribe/{token}")
-    async def unsubscribe(token: str, request: Request) -> Response:
-        # RFC 8058: the POST itself is the request; no cookie, no redirect.
-        await request.body()
-        try:
-            subscriber = subscriber_for(token)
-        except TokenError:
-            return page("bad_link.html", status_code=400)
-        if subscriber is not None and subscriber.status == SubscriberStatus.ACTIVE:
-            remove_subscriber(newsletter.sessions, subscriber.email)
-        return page("unsubscribed.html")
-
-    return app
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> HTMLResponse:
+        # Logged, never shown: a page must not reveal internals. The route's pattern is
+        # logged, not the path, which can hold someone's personal token.
+        route = getattr(request.scope.get("route"), "path", "?")
+        _log.exception("error serving %s %s", request.method, route)
+        return ctx.pages.page(
+            request,
+            "error.html",
+            status_code=500,
+            title="Something went wrong",
+            message="Sorry, something went wrong on our side. Please try again later.",
+        )

@@ -1,0 +1,333 @@
+"""``make bench``: how fast the pipeline is, next to the physical limit, in one run.
+
+Prints one table:
+
+- render: median ms to render the sample issue (Jinja + MJML + inline + text);
+- send: recipients/s for a 100,000-subscriber campaign through the SendGrid
+  transport to a loopback SendGrid-compatible server, ledger included, on SQLite
+  and on PostgreSQL (when installed); beside it the raw ceiling measured in the
+  same run (the same 100 payloads as plain dicts, serialized and POSTed by one
+  httpx client, no database) and the ratio;
+- import: rows/s for a 1,000,000-row CSV;
+- memory: peak RSS of a 1,000,000-subscriber campaign run through the ledger
+  with a transport that discards what it is given (a dry run on the real path).
+
+This is a benchmark, not a test: nothing here asserts; the targets are printed
+beside the numbers. ``--scale 0.1`` runs everything at a tenth of the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from pipeline.articles import read_article  # noqa: E402
+from pipeline.config import Settings, load_settings  # noqa: E402
+from pipeline.render import render_issue  # noqa: E402
+from pipeline.series import series_nav  # noqa: E402
+from pipeline.service import Newsletter  # noqa: E402
+from pipeline.subscribers import import_csv  # noqa: E402
+from pipeline.transports import (  # noqa: E402
+    CampaignMessage,
+    Recipient,
+)
+from pipeline.transports.sendgrid import build_campaign_body, build_personalization  # noqa: E402
+from tests.helpers import SAMPLE_SLUG, copy_sample_folder  # noqa: E402
+from tests.sendgrid_server import TEST_API_KEY, SendGridServer  # noqa: E402
+
+SECRET = "bench-secret"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    what: str
+    value: str
+    target: str
+    ok: bool | None = None
+
+
+def _settings(folder: Path, environ: dict[str, str]) -> Settings:
+    return load_settings(
+        folder / "newsletter.toml", environ={"NEWSLETTER_SECRET_KEY": SECRET, **environ}
+    )
+
+
+def _write_csv(path: Path, count: int) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("email,first_name,last_name,tags\n")
+        for start in range(0, count, 10_000):
+            handle.writelines(
+                f"reader{i:07d}@example.com,Reader{i},Surname,patient;newsletter\n"
+                for i in range(start, min(start + 10_000, count))
+            )
+
+
+# -- render -----------------------------------------------------------------------
+
+
+def bench_render(runs: int = 50) -> float:
+    settings = _settings(ROOT, {})
+    articles_dir = ROOT / "articles"
+    tz = ZoneInfo(settings.schedule.timezone)
+    articles = [read_article(p, tz) for p in sorted(articles_dir.glob("*.md"))]
+    article = next(a for a in articles if a.slug == SAMPLE_SLUG)
+    nav = series_nav(article, articles, sent_slugs={SAMPLE_SLUG}, base_url=settings.web.base_url)
+    archive = f"{settings.web.base_url}/archive/{SAMPLE_SLUG}"
+    for _ in range(5):  # warm caches (template environment, inliner)
+        render_issue(article, nav, settings, archive_url=archive)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        render_issue(article, nav, settings, archive_url=archive)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+# -- send -------------------------------------------------------------------------
+
+
+def _sendgrid_folder(work: Path, server: SendGridServer) -> Path:
+    folder = work / "clinic"
+    config = copy_sample_folder(folder)
+    text = config.read_text(encoding="utf-8").replace(
+        'transport = "outbox"', 'transport = "sendgrid"'
+    )
+    config.write_text(text, encoding="utf-8")
+    return folder
+
+
+def bench_send(work: Path, server: SendGridServer, database_url: str, audience: int) -> float:
+    folder = _sendgrid_folder(work, server)
+    environ = {
+        "SENDGRID_API_KEY": TEST_API_KEY,
+        "SENDGRID_API_HOST": server.url,
+        "NEWSLETTER_DATABASE_URL": database_url,
+    }
+    newsletter = Newsletter(_settings(folder, environ))
+    csv = work / "send-audience.csv"
+    if not csv.exists():
+        _write_csv(csv, audience)
+    import_csv(newsletter.sessions, csv)
+    start = time.perf_counter()
+    report = newsletter.send(SAMPLE_SLUG)
+    elapsed = time.perf_counter() - start
+    newsletter.close()
+    if report.counts.sent != audience:
+        raise SystemExit(f"send benchmark delivered {report.counts.sent} of {audience}")
+    return audience / elapsed
+
+
+def bench_ceiling(work: Path, server: SendGridServer, audience: int) -> float:
+    """The same payloads as plain dicts, serialized and POSTed by one httpx client."""
+    settings = _settings(ROOT, {})
+    newsletter = Newsletter(
+        _settings(_sendgrid_folder(work / "ceiling", server), {"SENDGRID_API_KEY": TEST_API_KEY})
+    )
+    issue = newsletter.render(SAMPLE_SLUG)
+    message = CampaignMessage(campaign=SAMPLE_SLUG, issue=issue, sender=newsletter.sender())
+    campaign = build_campaign_body(message, settings.sendgrid)
+    payloads = []
+    base = settings.web.base_url
+    for start in range(0, audience, 1000):
+        personalizations = [
+            build_personalization(
+                campaign,
+                Recipient(
+                    email=f"reader{i:07d}@example.com",
+                    first_name=f"Reader{i}",
+                    unsubscribe_url=f"{base}/unsubscribe/"
+                    + newsletter.signer.issue("unsubscribe", i, f"reader{i:07d}@example.com"),
+                    delivery_id=i,
+                    subscriber_id=i,
+                ),
+            )
+            for i in range(start, min(start + 1000, audience))
+        ]
+        payloads.append({**campaign.shared, "personalizations": personalizations})
+    newsletter.close()
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        start = time.perf_counter()
+        for payload in payloads:
+            response = client.post("/v3/mail/send", content=json.dumps(payload), headers=headers)
+            response.raise_for_status()
+        elapsed = time.perf_counter() - start
+    return audience / elapsed
+
+
+# -- import and memory ------------------------------------------------------------
+
+
+def bench_import(work: Path, rows: int) -> tuple[float, Path]:
+    csv = work / "import.csv"
+    _write_csv(csv, rows)
+    folder = work / "import-clinic"
+    copy_sample_folder(folder)
+    newsletter = Newsletter(_settings(folder, {}))
+    start = time.perf_counter()
+    report = import_csv(newsletter.sessions, csv)
+    elapsed = time.perf_counter() - start
+    newsletter.close()
+    if report.added != rows:
+        raise SystemExit(f"import benchmark added {report.added} of {rows}")
+    return rows / elapsed, folder
+
+
+def bench_memory(folder: Path) -> tuple[float, int]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "campaign_memory.py"),
+            str(folder),
+            SAMPLE_SLUG,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return float(data["peak_mib"]), int(data["sent"])
+
+
+# -- the table --------------------------------------------------------------------
+
+
+def _postgres() -> tuple[object, str] | None:
+    try:
+        from tests.databases import PostgresServer, _pg_bindir
+    except ImportError:
+        return None
+    bindir = _pg_bindir()
+    if bindir is None:
+        return None
+    root = Path(tempfile.mkdtemp(prefix="newsletter-bench-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer(bindir, root / "cluster")
+    try:
+        server.start()
+    except (subprocess.CalledProcessError, OSError):
+        return None
+    return server, server.create_database()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes")
+    args = parser.parse_args(argv)
+
+    send_audience = max(1000, int(100_000 * args.scale))
+    import_rows = max(1000, int(1_000_000 * args.scale))
+    work = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
+    rows: list[Row] = []
+    try:
+        print("render ...", file=sys.stderr)
+        render_ms = bench_render()
+        rows.append(
+            Row("render sample issue (median)", f"{render_ms:.2f} ms", "<= 5 ms", render_ms <= 5)
+        )
+
+        with SendGridServer(validate=False) as server:
+            print("raw ceiling ...", file=sys.stderr)
+            ceiling = bench_ceiling(work, server, send_audience)
+            rows.append(
+                Row(
+                    f"raw ceiling: {send_audience // 1000} POSTs, httpx, no DB",
+                    f"{ceiling:,.0f} rcpt/s",
+                    "-",
+                )
+            )
+            print("send on SQLite ...", file=sys.stderr)
+            sqlite_rate = bench_send(
+                work / "sqlite", server, f"sqlite:///{work / 'send.db'}", send_audience
+            )
+            ratio = sqlite_rate / ceiling
+            rows.append(
+                Row(
+                    f"send {send_audience:,} via SendGrid, SQLite",
+                    f"{sqlite_rate:,.0f} rcpt/s ({ratio:.2f} of ceiling)",
+                    ">= 0.5 of ceiling",
+                    ratio >= 0.5,
+                )
+            )
+            pg = _postgres()
+            if pg is None:
+                rows.append(
+                    Row(
+                        f"send {send_audience:,} via SendGrid, PostgreSQL",
+                        "not run: PostgreSQL not installed",
+                        "-",
+                    )
+                )
+            else:
+                pg_server, url = pg
+                print("send on PostgreSQL ...", file=sys.stderr)
+                try:
+                    pg_rate = bench_send(work / "pg", server, url, send_audience)
+                finally:
+                    pg_server.stop()  # type: ignore[attr-defined]
+                rows.append(
+                    Row(
+                        f"send {send_audience:,} via SendGrid, PostgreSQL",
+                        f"{pg_rate:,.0f} rcpt/s ({pg_rate / ceiling:.2f} of ceiling)",
+                        "-",
+                    )
+                )
+
+        print("import ...", file=sys.stderr)
+        import_rate, folder = bench_import(work, import_rows)
+        rows.append(
+            Row(
+                f"import {import_rows:,}-row CSV (SQLite)",
+                f"{import_rate:,.0f} rows/s",
+                ">= 20,000 rows/s",
+                import_rate >= 20_000,
+            )
+        )
+        print("memory ...", file=sys.stderr)
+        peak, sent = bench_memory(folder)
+        rows.append(
+            Row(
+                f"peak RSS, {sent:,}-subscriber campaign",
+                f"{peak:,.0f} MiB",
+                "<= 150 MB",
+                peak <= 150 / 1.048576,
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()}"
+    )
+    print(f"\nnewsletter-pipeline benchmark ({machine})\n")
+    width = max(len(r.what) for r in rows)
+    value_width = max(len(r.value) for r in rows)
+    print(f"| {'measure'.ljust(width)} | {'result'.ljust(value_width)} | target | met |")
+    print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|---|---|")
+    for r in rows:
+        met = "-" if r.ok is None else ("yes" if r.ok else "NO")
+        print(f"| {r.what.ljust(width)} | {r.value.ljust(value_width)} | {r.target} | {met} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""What every route module of the web app shares, built once by ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..config import Settings
+from ..service import Newsletter
+from ..tokens import TokenSigner
+from .pages import Pages
+from .security import CsrfGuard, RateLimiter
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """The newsletter plus the web app's own helpers."""
+
+    newsletter: Newsletter
+    pages: Pages
+    csrf: CsrfGuard
+    #: Sign-up form posts per client address.
+    limiter: RateLimiter
+    #: Issues and checks ``confirm`` tokens on the newsletter's clock (expiry is testable).
+    signer: TokenSigner
+
+    @property
+    def settings(self) -> Settings:
+        """The newsletter's settings."""
+        return self.newsletter.settings
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The newsletter's clock (tests inject one)."""
+        return self.newsletter.clock
+
+    def url(self, path: str) -> str:
+        """An absolute URL under ``[web] base_url`` (never built from the Host header)."""
+        return f"{self.settings.web.base_url}{path}"
+
+    def unsubscribe_url(self, subscriber_id: int, email: str) -> str:
+        """A subscriber's personal one-click unsubscribe link."""
+        return self.url(f"/unsubscribe/{self.signer.issue('unsubscribe', subscriber_id, email)}")

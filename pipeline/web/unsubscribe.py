@@ -1,0 +1,146 @@
+"""Leave the list: RFC 8058 one-click unsubscribe, the confirm page and the undo.
+
+``POST /unsubscribe/{token}`` unsubscribes at once (mail providers send
+``List-Unsubscribe=One-Click`` without cookies; the signed token is the
+proof) and answers 200 without a redirect. A GET only shows a button, so link
+scanners never unsubscribe anyone. The "resubscribe" undo does not reactivate
+anyone by itself: it sends a fresh confirmation email, because coming back
+needs the person's consent like joining does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import NotFoundError, TokenError
+from ..store.models import LEFT_STATUSES, Subscriber, SubscriberStatus
+from ..subscribers import remove_subscriber
+from .context import WebContext
+from .subscribe import rate_limited, start_confirmation
+
+#: A one-click body is 26 bytes; anything far larger is not one.
+MAX_ONE_CLICK_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """The subscriber a token names, detached from the database."""
+
+    id: int
+    email: str
+    status: SubscriberStatus
+
+
+def unsubscribe_routes(ctx: WebContext) -> APIRouter:
+    """``/unsubscribe``, ``/unsubscribe/{token}`` and its ``/resubscribe`` undo."""
+    router = APIRouter()
+    pages = ctx.pages
+    sessions = ctx.newsletter.sessions
+
+    def holder(token: str) -> _Holder | None:
+        """Who the token names; None when they were erased. Raises :class:`TokenError`."""
+        # Unsubscribe links never expire: an old newsletter must still let people out.
+        claims = ctx.signer.verify("unsubscribe", token)
+        with sessions() as session:
+            subscriber = session.get(Subscriber, claims.subscriber_id)
+            if subscriber is None or not claims.matches(subscriber.email):
+                return None
+            return _Holder(subscriber.id, subscriber.email, SubscriberStatus(subscriber.status))
+
+    def bad_link(request: Request) -> HTMLResponse:
+        return pages.page(
+            request, "bad_link.html", status_code=400, private=True, kind="unsubscribe"
+        )
+
+    def unsubscribed_page(
+        request: Request, token: str, who: _Holder | None, *, retry: bool = False
+    ) -> HTMLResponse:
+        # The undo form is offered only to someone on record who has left.
+        can_undo = who is not None and who.status in LEFT_STATUSES
+        return pages.page(
+            request,
+            "unsubscribed.html",
+            status_code=400 if retry else 200,
+            form=can_undo,
+            private=True,
+            token=token,
+            can_undo=can_undo,
+            retry=retry,
+        )
+
+    def unsubscribe_now(who: _Holder) -> _Holder:
+        if who.status in LEFT_STATUSES:
+            return who
+        try:
+            remove_subscriber(sessions, who.email)
+        except NotFoundError:  # erased meanwhile: nothing left to unsubscribe
+            return who
+        with sessions.begin() as session:
+            subscriber = session.get(Subscriber, who.id)
+            if subscriber is not None:
+                # A confirmation link still in their mailbox must not bring them back.
+                subscriber.confirm_sent_at = None
+                # On the app's clock, which confirmation times are measured on too.
+                subscriber.unsubscribed_at = ctx.clock()
+        return _Holder(who.id, who.email, SubscriberStatus.UNSUBSCRIBED)
+
+    @router.get("/unsubscribe")
+    def unsubscribe_help(request: Request) -> HTMLResponse:
+        return pages.page(request, "unsubscribe_help.html")
+
+    @router.get("/unsubscribe/{token}")
+    def unsubscribe_form(request: Request, token: str) -> HTMLResponse:
+        try:
+            who = holder(token)
+        except TokenError:
+            return bad_link(request)
+        if who is None or who.status in LEFT_STATUSES:
+            return unsubscribed_page(request, token, who)
+        return pages.page(request, "unsubscribe.html", private=True, token=token, email=who.email)
+
+    @router.post("/unsubscribe/{token}")
+    async def unsubscribe(request: Request, token: str) -> HTMLResponse:
+        # RFC 8058: the POST itself is the request; no cookie, no redirect. The body
+        # (List-Unsubscribe=One-Click, urlencoded or multipart) is read but not required:
+        # someone who pressed our own button wants out just as much.
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_ONE_CLICK_BODY:
+                break
+
+        def work() -> HTMLResponse:
+            try:
+                who = holder(token)
+            except TokenError:
+                return bad_link(request)
+            if who is not None:
+                who = unsubscribe_now(who)
+            return unsubscribed_page(request, token, who)
+
+        return await run_in_threadpool(work)
+
+    @router.post("/unsubscribe/{token}/resubscribe")
+    def resubscribe(
+        request: Request, token: str, csrf_token: Annotated[str, Form()] = ""
+    ) -> HTMLResponse:
+        if (limited := rate_limited(ctx, request)) is not None:
+            return limited
+        try:
+            who = holder(token)
+        except TokenError:
+            return bad_link(request)
+        if not ctx.csrf.check(request, csrf_token):
+            return unsubscribed_page(request, token, who, retry=True)
+        if who is None:
+            return unsubscribed_page(request, token, who)
+        if who.status not in LEFT_STATUSES:
+            return pages.page(request, "confirmed.html", private=True)
+        return start_confirmation(ctx, request, who.email, None, source="web")
+
+    return router
