@@ -10,7 +10,8 @@ matches; APScheduler ANDs its fields, so that case becomes an OrTrigger.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -117,15 +118,24 @@ def planned_dates(
 
     One-off sends keep their own time. Every recurring firing sends the first
     article in queue order whose ``send_after`` has passed by then, which is
-    exactly what the scheduler does (:func:`pipeline.series.next_due`).
+    exactly what the scheduler does (:func:`pipeline.series.next_due`). An
+    article held for its one-off send is never taken by a recurring firing,
+    and until its time comes it holds back the later parts of its series.
     """
-    planned = dict(one_offs or {})
-    waiting = [article for article in queue if article.slug not in planned]
+    held = dict(one_offs or {})
+    planned = dict(held)
+    waiting = list(queue)
     for firing in next_firings(trigger, now, _PLANNING_HORIZON):
-        if not waiting:
+        # One-offs whose time has come are out of the queue by this firing.
+        waiting = [a for a in waiting if not (a.slug in held and held[a.slug] <= firing)]
+        if not any(a.slug not in held for a in waiting):
             break
-        article = next_due(waiting, firing)
+        candidates = [
+            replace(a, send_after=datetime.max.replace(tzinfo=UTC)) if a.slug in held else a
+            for a in waiting
+        ]
+        article = next_due(candidates, firing)
         if article is not None:
             planned[article.slug] = firing
-            waiting.remove(article)
+            waiting = [a for a in waiting if a.slug != article.slug]
     return planned

@@ -87,3 +87,15 @@ def test_planned_dates_respect_send_after_and_queue_order() -> None:
     assert planned["first"].date().isoformat() == "2026-12-01"
     assert planned["second"].date().isoformat() == "2026-12-08"
     assert planned["waits"].date().isoformat() == "2026-12-15"
+
+
+def test_a_one_off_holds_back_the_later_parts_of_its_series() -> None:
+    trigger = cron_trigger("0 9 * * tue", SYDNEY)
+    now = datetime(2026, 11, 25, 12, tzinfo=SYDNEY)
+    part1 = Article(slug="p1", title="1", path=Path("p1.md"), body_markdown="", series="s", part=1)
+    part2 = Article(slug="p2", title="2", path=Path("p2.md"), body_markdown="", series="s", part=2)
+    late = datetime(2026, 12, 10, 9, tzinfo=SYDNEY)  # a Thursday, after two Tuesdays
+    planned = planned_dates([part1, part2], trigger, now, {"p1": late})
+    assert planned["p1"] == late
+    # Part 2 waits for part 1's one-off, then takes the next Tuesday.
+    assert planned["p2"].date().isoformat() == "2026-12-15"

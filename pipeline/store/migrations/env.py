@@ -24,7 +24,13 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=not_apscheduler,
     )
+
+
+def not_apscheduler(name: str | None, type_: str, _parents: object) -> bool:
+    """Autogenerate leaves APScheduler's own job table alone: APScheduler owns it."""
+    return not (type_ == "table" and (name or "").startswith("apscheduler_"))
 
 
 def _url() -> str:
