@@ -63,10 +63,7 @@ def set_schedule(config: Path, cron: str, grace: str = "6h") -> None:
     """Rewrite the folder's [schedule] section."""
     text = config.read_text(encoding="utf-8")
     text = re.sub(r'cron = "[^"]*"', f'cron = "{cron}"', text)
-    text = text.replace(
-        'timezone = "Australia/Sydney"',
-        f'timezone = "Australia/Sydney"\ncatch_up_grace = "{grace}"',
-    )
+    text = re.sub(r'catch_up_grace = "[^"]*"', f'catch_up_grace = "{grace}"', text)
     config.write_text(text, encoding="utf-8")
 
 
