@@ -46,7 +46,9 @@ class CampaignStore(Protocol):
     def mark_running(self, campaign_id: int, now: datetime) -> None: ...
     def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim: ...
     def renew(self, token: str, now: datetime) -> None: ...
-    def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None: ...
+    def record(
+        self, outcomes: Iterable[RowOutcome], now: datetime, whole_claim: str | None = None
+    ) -> None: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
     def expire_stale(
         self, campaign_id: int, now: datetime, lease: timedelta, is_dead: Callable[[str], bool]
@@ -154,13 +156,34 @@ class _Heartbeat:
         self._thread.join(timeout=self._interval + 5)
 
 
+class _RunState:
+    """What the lanes of one run share: the first reason to stop, and batch count."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stopped: str | None = None
+        self.batches = 0
+        self.error: BaseException | None = None
+
+    def stop(self, reason: str) -> None:
+        with self.lock:
+            if self.stopped is None:
+                self.stopped = reason
+
+
 class CampaignRunner:
-    """Sends the pending rows of one campaign, batch by batch."""
+    """Sends the pending rows of one campaign, batch by batch.
+
+    With ``concurrency`` above 1, that many lanes (each with its own transport)
+    claim, send and record batches side by side, so one lane's database work
+    overlaps another's wait on the network. Each lane has at most one batch in
+    flight, so a crash leaves at most one batch in doubt per lane.
+    """
 
     def __init__(
         self,
         store: CampaignStore,
-        transport: Transport,
+        transports: Callable[[], Transport],
         *,
         sender: Sender,
         links: RecipientLinks,
@@ -168,16 +191,19 @@ class CampaignRunner:
         clock: Callable[[], datetime],
         lease: timedelta = DEFAULT_LEASE,
         identity: str | None = None,
+        concurrency: int = 1,
     ) -> None:
         self._store = store
-        self._transport = transport
+        self._transports = transports
         self._sender = sender
         self._links = links
         self._batch_size = batch_size
         self._clock = clock
         self._lease = lease
         self._identity = identity or sender_identity()
+        self._concurrency = max(1, concurrency)
         self._stop = threading.Event()
+        self._open: list[Transport] = []
 
     @property
     def stopping(self) -> bool:
@@ -185,9 +211,10 @@ class CampaignRunner:
         return self._stop.is_set()
 
     def request_stop(self) -> None:
-        """Finish (or give back) the batch in hand, then stop. Safe from a signal handler."""
+        """Finish (or give back) the batches in hand, then stop. Safe from a signal handler."""
         self._stop.set()
-        self._transport.request_stop()
+        for transport in list(self._open):
+            transport.request_stop()
 
     def run(
         self,
@@ -201,23 +228,77 @@ class CampaignRunner:
         message = CampaignMessage(
             campaign=campaign.slug, issue=stored_issue(campaign), sender=self._sender
         )
-        stopped: str | None = None
-        batches = 0
-        with self._transport as transport:
-            while stopped is None:
+        state = _RunState()
+        others = [
+            threading.Thread(
+                target=self._lane_in_thread,
+                args=(campaign, message, progress, state),
+                name=f"send-lane-{n}",
+                daemon=True,
+            )
+            for n in range(1, self._concurrency)
+        ]
+        for thread in others:
+            thread.start()
+        try:
+            self._lane(campaign, message, progress, state)
+        except BaseException:
+            # A second Ctrl-C or a crash in this lane: the other lanes stop too.
+            self.request_stop()
+            raise
+        finally:
+            for thread in others:
+                thread.join()
+        if state.error is not None:
+            raise state.error
+        store.finish_if_done(campaign.id, self._clock())
+        return RunResult(
+            counts=store.counts(campaign), stopped=state.stopped, batches=state.batches
+        )
+
+    def _lane_in_thread(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessage,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        try:
+            self._lane(campaign, message, progress, state)
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            state.error = exc
+            self.request_stop()
+
+    def _lane(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessage,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        store = self._store
+        transport = self._transports()
+        self._open.append(transport)
+        if self._stop.is_set():
+            transport.request_stop()
+        with transport:
+            while True:
                 if self._stop.is_set():
-                    stopped = "stopped on request; run send again to carry on"
-                    break
+                    state.stop("stopped on request; run send again to carry on")
+                if state.stopped is not None:
+                    return
                 # The claim itself skips (suppresses) anyone who left since planning.
                 claim = store.claim(campaign.id, self._batch_size, self._clock(), self._identity)
                 if not claim.rows:
-                    break
-                batches += 1
-                stopped = self._send_batch(transport, message, claim)
+                    return
+                with state.lock:
+                    state.batches += 1
+                reason = self._send_batch(transport, message, claim)
+                if reason is not None:
+                    state.stop(reason)
                 if progress is not None:
-                    progress(store.counts(campaign))
-        store.finish_if_done(campaign.id, self._clock())
-        return RunResult(counts=store.counts(campaign), stopped=stopped, batches=batches)
+                    with state.lock:
+                        progress(store.counts(campaign))
 
     def _send_batch(
         self, transport: Transport, message: CampaignMessage, claim: Claim
@@ -236,7 +317,7 @@ class CampaignRunner:
         # sender gone and reports them as uncertain rather than resending them.
         final = [r for r in results if r.outcome in _FINAL_STATUS]
         self._store.record(
-            (
+            [
                 RowOutcome(
                     delivery_id=r.recipient.delivery_id or 0,
                     status=_FINAL_STATUS[r.outcome],
@@ -244,8 +325,9 @@ class CampaignRunner:
                     error=r.error,
                 )
                 for r in final
-            ),
+            ],
             self._clock(),
+            whole_claim=claim.token if len(final) == len(claim.rows) else None,
         )
         deferred = [r.recipient.delivery_id or 0 for r in results if r.outcome is Outcome.DEFERRED]
         if deferred:

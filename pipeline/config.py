@@ -111,6 +111,10 @@ class SendingSettings(_Section):
     transport: str = "outbox"
     outbox_dir: Path = Path("outbox")
     batch_size: int = Field(default=1000, ge=1, le=1000)
+    #: Batches one sender keeps in flight at once (each lane claims, sends and
+    #: records its own). More hides network latency; a crash can leave one
+    #: batch in doubt per lane.
+    concurrency: int = Field(default=1, ge=1, le=16)
 
 
 class SmtpSettings(_Section):

@@ -305,11 +305,12 @@ class Newsletter:
         """A campaign runner on the configured transport."""
         return CampaignRunner(
             self.ledger,
-            make_transport(self.settings, self.clock),
+            lambda: make_transport(self.settings, self.clock),
             sender=self.sender(),
             links=self.links(),
             batch_size=self.settings.sending.batch_size,
             clock=self.clock,
+            concurrency=self.settings.sending.concurrency,
         )
 
     def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:

@@ -364,3 +364,18 @@ def test_2500_subscribers_through_smtp_each_exactly_once(tmp_path: Path) -> None
         assert max(delivered.values()) == 1
         assert newsletter.send(SAMPLE_SLUG).counts.sent == 2499  # a rerun sends nothing
         assert len(server.messages) == 2499
+
+
+def test_several_lanes_in_one_sender_deliver_each_address_once(
+    sendgrid_server: SendGridServer, tmp_path: Path
+) -> None:
+    config, emails = _folder(tmp_path, 5000)
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("batch_size = 1000", "batch_size = 500\nconcurrency = 3")
+    config.write_text(text, encoding="utf-8")
+    newsletter = _open(config, sendgrid_server, tmp_path)
+    assert newsletter.settings.sending.concurrency == 3
+    report = _send(newsletter)
+    assert report.complete and report.counts.sent == 5000
+    assert len(sendgrid_server.requests) == 10
+    _exactly_once(sendgrid_server, emails)

@@ -300,7 +300,9 @@ class Ledger:
         )
         candidates = select(claimable.c.id)
         with self._sessions.begin() as session:
-            session.execute(
+            # Core execution: plain rows, no ORM bookkeeping on the hot path.
+            connection = session.connection()
+            connection.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.PENDING)
                 .values(
@@ -309,10 +311,9 @@ class Ledger:
                     claimed_at=now,
                     claimed_by=owner,
                     attempts=Delivery.attempts + 1,
-                ),
-                execution_options={"synchronize_session": False},
+                )
             )
-            rows = session.execute(
+            rows = connection.execute(
                 select(
                     Delivery.id,
                     Subscriber.id,
@@ -353,12 +354,16 @@ class Ledger:
                 execution_options={"synchronize_session": False},
             )
 
-    def record(self, outcomes: Iterable[RowOutcome], now: datetime) -> None:
+    def record(
+        self, outcomes: Iterable[RowOutcome], now: datetime, whole_claim: str | None = None
+    ) -> None:
         """Store final outcomes; only rows still in ``sending`` are changed.
 
         Rows that share an outcome (a SendGrid batch: one status, one message
         id) are written with one UPDATE; rows with outcomes of their own (one
-        Message-ID per SMTP message) with one executemany.
+        Message-ID per SMTP message) with one executemany. ``whole_claim``
+        (a claim token) says the outcomes cover every row of that claim, so a
+        single shared outcome is written by token instead of by a list of ids.
         """
         groups: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
         for o in outcomes:
@@ -368,6 +373,21 @@ class Ledger:
         table = Delivery.__table__
         assert isinstance(table, Table)
         in_flight = table.c.status == DeliveryStatus.SENDING.value
+        if whole_claim is not None and len(groups) == 1:
+            [(status, message_id, error)] = groups
+            with self._sessions.begin() as session:
+                session.connection().execute(
+                    update(table)
+                    .where(table.c.claim_token == whole_claim, in_flight)
+                    .values(
+                        status=status,
+                        message_id=message_id,
+                        error=error,
+                        sent_at=now if status == DeliveryStatus.SENT else None,
+                        claim_token=None,
+                    )
+                )
+            return
         singles = []
         with self._sessions.begin() as session:
             connection = session.connection()
