@@ -14,4 +14,4 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Database fixtures (`database_url`, `postgres_server`) live beside the tests.
-pytest_plugins = ["tests.databases"]
+pytest_plugins = ["tests.databases", "tests.web_fixtures"]

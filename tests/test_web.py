@@ -13,7 +13,6 @@ from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -143,32 +142,6 @@ def assert_security_headers(response: httpx.Response) -> None:
 
 
 # -- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
-    return make_newsletter(tmp_path / "clinic", clock=clock)
-
-
-@pytest.fixture
-def app(newsletter: Newsletter) -> FastAPI:
-    return create_app(newsletter)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> Any:
-    async with web_client(app) as c:
-        yield c
 
 
 # -- one-click unsubscribe ----------------------------------------------------------------

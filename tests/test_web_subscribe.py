@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -37,32 +36,6 @@ from tests.test_web import (
 pytestmark = pytest.mark.anyio
 
 NEW = "new.reader@example.com"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
-    return make_newsletter(tmp_path / "clinic", clock=clock)
-
-
-@pytest.fixture
-def app(newsletter: Newsletter) -> FastAPI:
-    return create_app(newsletter)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> Any:
-    async with web_client(app) as c:
-        yield c
 
 
 async def subscribe(

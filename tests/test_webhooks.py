@@ -15,7 +15,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from pipeline.errors import ConfigError
@@ -64,33 +63,12 @@ def signed_headers(
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
     return make_newsletter(
         tmp_path / "clinic",
         clock=clock,
         environ={"SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64()},
     )
-
-
-@pytest.fixture
-def app(newsletter: Newsletter) -> FastAPI:
-    return create_app(newsletter)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> Any:
-    async with web_client(app) as c:
-        yield c
 
 
 def ids_of(newsletter: Newsletter, address: str, slug: str = SAMPLE_SLUG) -> tuple[int, int]:
