@@ -31,7 +31,6 @@ from pipeline.schedule_cli import parse_local_time, schedule_listing
 from pipeline.scheduling import SchedulerService, Timing
 from pipeline.service import Newsletter
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
-from pipeline.store.ledger import NewIssue
 from pipeline.store.models import Base, CampaignStatus, ScheduledSendStatus, SchedulerState
 from pipeline.store.oneoffs import OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore
@@ -273,18 +272,7 @@ def test_a_restart_resumes_a_campaign_left_half_sent(
     config: Path, services: list[SchedulerService], caplog: pytest.LogCaptureFixture
 ) -> None:
     newsletter = open_folder(config)
-    issue = newsletter.render(SAMPLE_SLUG)
-    campaign, _ = newsletter.ledger.plan(
-        NewIssue(
-            slug=SAMPLE_SLUG,
-            subject=issue.subject,
-            preheader=issue.preheader,
-            html=issue.html,
-            text=issue.text,
-            transport="outbox",
-        ),
-        datetime.now(UTC),
-    )
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
     newsletter.ledger.mark_running(campaign.id, datetime.now(UTC))  # then the sender died
     service = start_service(config, services)
     assert wait_for(lambda: len(outbox_files(config)) == SUBSCRIBERS)

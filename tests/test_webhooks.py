@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from pipeline.errors import ConfigError
 from pipeline.service import Newsletter
-from pipeline.store.ledger import NewIssue
 from pipeline.store.models import Delivery, Subscriber, WebhookEvent
 from pipeline.subscribers import forget_subscriber
 from pipeline.web.app import create_app
@@ -349,18 +348,7 @@ async def test_a_complaint_outranks_an_earlier_unsubscribe(
 async def test_a_bounce_mid_campaign_suppresses_the_rows_not_yet_sent(
     newsletter: Newsletter, clock: FixedClock, client: httpx.AsyncClient
 ) -> None:
-    issue = newsletter.render(NEXT_SLUG)
-    campaign, _ = newsletter.ledger.plan(
-        NewIssue(
-            slug=NEXT_SLUG,
-            subject=issue.subject,
-            preheader=issue.preheader,
-            html=issue.html,
-            text=issue.text,
-            transport="outbox",
-        ),
-        clock(),
-    )
+    campaign, _ = newsletter.plan(NEXT_SLUG)
     await post_events(client, clock, [event(newsletter, "bounce", PRIYA)])
     assert newsletter.ledger.counts(campaign).suppressed == 1
     assert newsletter.send(NEXT_SLUG).counts.sent == 4
