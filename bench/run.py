@@ -30,12 +30,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from sendgrid_process import SendGridProcess  # noqa: E402
 
 from pipeline.articles import read_article  # noqa: E402
 from pipeline.config import Settings, load_settings  # noqa: E402
@@ -49,9 +51,12 @@ from pipeline.transports import (  # noqa: E402
 )
 from pipeline.transports.sendgrid import build_campaign_body, build_personalization  # noqa: E402
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder  # noqa: E402
-from tests.sendgrid_server import TEST_API_KEY, SendGridServer  # noqa: E402
+from tests.sendgrid_server import TEST_API_KEY  # noqa: E402
 
 SECRET = "bench-secret"
+#: Send lanes for the send rows (``[sending] concurrency``): one lane builds and
+#: records a batch while another waits for SendGrid's answer.
+LANES = 2
 
 
 @dataclass(frozen=True)
@@ -104,18 +109,18 @@ def bench_render(runs: int = 50) -> float:
 # -- send -------------------------------------------------------------------------
 
 
-def _sendgrid_folder(work: Path, server: SendGridServer) -> Path:
+def _sendgrid_folder(work: Path, lanes: int = 1) -> Path:
     folder = work / "clinic"
     config = copy_sample_folder(folder)
     text = config.read_text(encoding="utf-8").replace(
-        'transport = "outbox"', 'transport = "sendgrid"'
+        'transport = "outbox"', f'transport = "sendgrid"\nconcurrency = {lanes}'
     )
     config.write_text(text, encoding="utf-8")
     return folder
 
 
-def bench_send(work: Path, server: SendGridServer, database_url: str, audience: int) -> float:
-    folder = _sendgrid_folder(work, server)
+def bench_send(work: Path, server: SendGridProcess, database_url: str, audience: int) -> float:
+    folder = _sendgrid_folder(work, LANES)
     environ = {
         "SENDGRID_API_KEY": TEST_API_KEY,
         "SENDGRID_API_HOST": server.url,
@@ -126,21 +131,24 @@ def bench_send(work: Path, server: SendGridServer, database_url: str, audience: 
     if not csv.exists():
         _write_csv(csv, audience)
     import_csv(newsletter.sessions, csv)
+    before = server.delivered()
     start = time.perf_counter()
     report = newsletter.send(SAMPLE_SLUG)
     elapsed = time.perf_counter() - start
     newsletter.close()
-    if report.counts.sent != audience:
-        raise SystemExit(f"send benchmark delivered {report.counts.sent} of {audience}")
+    received = server.delivered() - before
+    if report.counts.sent != audience or received != audience:
+        raise SystemExit(
+            f"send benchmark: ledger says {report.counts.sent} sent, "
+            f"server received {received}, of {audience}"
+        )
     return audience / elapsed
 
 
-def bench_ceiling(work: Path, server: SendGridServer, audience: int) -> float:
-    """The same payloads as plain dicts, serialized and POSTed by one httpx client."""
+def ceiling_payloads(work: Path, audience: int) -> list[dict[str, Any]]:
+    """The campaign's request bodies as plain dicts, built once, outside any timing."""
     settings = _settings(ROOT, {})
-    newsletter = Newsletter(
-        _settings(_sendgrid_folder(work / "ceiling", server), {"SENDGRID_API_KEY": TEST_API_KEY})
-    )
+    newsletter = Newsletter(_settings(_sendgrid_folder(work), {"SENDGRID_API_KEY": TEST_API_KEY}))
     issue = newsletter.render(SAMPLE_SLUG)
     message = CampaignMessage(campaign=SAMPLE_SLUG, issue=issue, sender=newsletter.sender())
     campaign = build_campaign_body(message, settings.sendgrid)
@@ -163,6 +171,11 @@ def bench_ceiling(work: Path, server: SendGridServer, audience: int) -> float:
         ]
         payloads.append({**campaign.shared, "personalizations": personalizations})
     newsletter.close()
+    return payloads
+
+
+def bench_ceiling(server: SendGridProcess, payloads: list[dict[str, Any]]) -> float:
+    """The payloads serialized and POSTed by one kept-alive httpx client, no database."""
     headers = {"Authorization": f"Bearer {TEST_API_KEY}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.url, timeout=60) as client:
         start = time.perf_counter()
@@ -170,7 +183,7 @@ def bench_ceiling(work: Path, server: SendGridServer, audience: int) -> float:
             response = client.post("/v3/mail/send", content=json.dumps(payload), headers=headers)
             response.raise_for_status()
         elapsed = time.perf_counter() - start
-    return audience / elapsed
+    return sum(len(p["personalizations"]) for p in payloads) / elapsed
 
 
 # -- import and memory ------------------------------------------------------------
@@ -244,52 +257,54 @@ def main(argv: list[str] | None = None) -> int:
             Row("render sample issue (median)", f"{render_ms:.2f} ms", "<= 5 ms", render_ms <= 5)
         )
 
-        with SendGridServer(validate=False) as server:
+        with SendGridProcess() as server:
+            payloads = ceiling_payloads(work / "ceiling", send_audience)
+            # Measured before and after the sends; the higher counts, so a slow
+            # moment of the machine can only make our ratio look worse.
             print("raw ceiling ...", file=sys.stderr)
-            ceiling = bench_ceiling(work, server, send_audience)
-            rows.append(
-                Row(
-                    f"raw ceiling: {send_audience // 1000} POSTs, httpx, no DB",
-                    f"{ceiling:,.0f} rcpt/s",
-                    "-",
-                )
-            )
+            ceilings = [bench_ceiling(server, payloads)]
             print("send on SQLite ...", file=sys.stderr)
             sqlite_rate = bench_send(
                 work / "sqlite", server, f"sqlite:///{work / 'send.db'}", send_audience
             )
-            ratio = sqlite_rate / ceiling
-            rows.append(
-                Row(
-                    f"send {send_audience:,} via SendGrid, SQLite",
-                    f"{sqlite_rate:,.0f} rcpt/s ({ratio:.2f} of ceiling)",
-                    ">= 0.5 of ceiling",
-                    ratio >= 0.5,
-                )
-            )
             pg = _postgres()
-            if pg is None:
-                rows.append(
-                    Row(
-                        f"send {send_audience:,} via SendGrid, PostgreSQL",
-                        "not run: PostgreSQL not installed",
-                        "-",
-                    )
-                )
-            else:
+            pg_rate: float | None = None
+            if pg is not None:
                 pg_server, url = pg
                 print("send on PostgreSQL ...", file=sys.stderr)
                 try:
                     pg_rate = bench_send(work / "pg", server, url, send_audience)
                 finally:
                     pg_server.stop()  # type: ignore[attr-defined]
-                rows.append(
-                    Row(
-                        f"send {send_audience:,} via SendGrid, PostgreSQL",
-                        f"{pg_rate:,.0f} rcpt/s ({pg_rate / ceiling:.2f} of ceiling)",
-                        "-",
-                    )
-                )
+            print("raw ceiling again ...", file=sys.stderr)
+            ceilings.append(bench_ceiling(server, payloads))
+        ceiling = max(ceilings)
+        runs = " / ".join(f"{c:,.0f}" for c in ceilings)
+        rows.append(
+            Row(
+                f"raw ceiling: {len(payloads)} POSTs, httpx, no DB (best of {runs})",
+                f"{ceiling:,.0f} rcpt/s",
+                "-",
+            )
+        )
+        ratio = sqlite_rate / ceiling
+        rows.append(
+            Row(
+                f"send {send_audience:,} via SendGrid, SQLite, {LANES} lanes",
+                f"{sqlite_rate:,.0f} rcpt/s ({ratio:.2f} of ceiling)",
+                ">= 0.5 of ceiling",
+                ratio >= 0.5,
+            )
+        )
+        rows.append(
+            Row(
+                f"send {send_audience:,} via SendGrid, PostgreSQL, {LANES} lanes",
+                "not run: PostgreSQL not installed"
+                if pg_rate is None
+                else f"{pg_rate:,.0f} rcpt/s ({pg_rate / ceiling:.2f} of ceiling)",
+                "-",
+            )
+        )
 
         print("import ...", file=sys.stderr)
         import_rate, folder = bench_import(work, import_rows)

@@ -11,10 +11,12 @@ nobody mistakes a slow sender for a dead one.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -156,6 +158,39 @@ class _Heartbeat:
         self._thread.join(timeout=self._interval + 5)
 
 
+class _HeapFreeze:
+    """Moves the objects that exist before a run out of the garbage collector's sight.
+
+    A run allocates a few short-lived containers per recipient, so the
+    collector's full passes come often, and each one walked every object the
+    process had loaded (SQLAlchemy, pydantic, the templates): about a fifth of
+    a run's time. ``gc.freeze`` parks those objects for the length of the run;
+    ``gc.unfreeze`` hands them back, so nothing is kept longer than it would be.
+    Counted, because lanes and workers can overlap runs in one process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+
+    @contextmanager
+    def during_run(self) -> Iterator[None]:
+        with self._lock:
+            if self._runs == 0:
+                gc.freeze()
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+                if self._runs == 0:
+                    gc.unfreeze()
+
+
+_HEAP = _HeapFreeze()
+
+
 class _RunState:
     """What the lanes of one run share: the first reason to stop, and batch count."""
 
@@ -222,6 +257,14 @@ class CampaignRunner:
         progress: Callable[[CampaignCounts], None] | None = None,
     ) -> RunResult:
         """Send every pending row; return the final counts and why it stopped early."""
+        with _HEAP.during_run():
+            return self._run(campaign, progress)
+
+    def _run(
+        self,
+        campaign: CampaignRecord,
+        progress: Callable[[CampaignCounts], None] | None,
+    ) -> RunResult:
         store = self._store
         store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())

@@ -27,6 +27,10 @@ HEADER_POLICY = SMTP.clone(max_line_length=998)
 
 def header_safe(value: str) -> str:
     """Collapse every run of whitespace (CR and LF included) into one space."""
+    # Fast path for the common case (addresses, URLs: one per recipient). Every
+    # character ``\s`` matches except the plain space is non-printable.
+    if value.isprintable() and " " not in value:
+        return value
     return _WHITESPACE.sub(" ", value).strip()
 
 

@@ -81,3 +81,11 @@ def test_non_ascii_local_part_is_raw_utf8_not_an_encoded_word() -> None:
     raw = build_message(OutgoingEmail(**{**email_.__dict__, "to": "jöe@example.com"})).as_bytes()
     assert "To: jöe@example.com".encode() in raw
     assert b"=?utf-8?" not in raw.split(b"\r\n\r\n", 1)[0].split(b"To:")[1].split(b"\r\n")[0]
+
+
+@given(st.text())
+def test_header_safe_collapses_every_whitespace_run(value: str) -> None:
+    # The fast path for values without whitespace must agree with the regex.
+    expected = " ".join(value.split())
+    assert header_safe(value) == expected
+    assert not any(c in header_safe(value) for c in "\r\n\t\v\f\x85\u2028\u2029")

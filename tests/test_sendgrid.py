@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import shutil
 import socket
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_for_hypothesis
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from pipeline.articles import read_article
@@ -271,6 +275,57 @@ def test_the_shared_body_is_built_once_per_campaign(
         transport.send_batch(other, people(2, start=4))
     assert calls == [CAMPAIGN, "another"]
     assert len(sendgrid_server.accepted()) == 3
+
+
+# Any text a subscriber or a writer can put there: quotes, backslashes, "%",
+# control characters, HTML, astral-plane characters, lone surrogates excluded.
+any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+@settings_for_hypothesis(max_examples=200)
+@given(
+    email=any_text,
+    first_name=any_text,
+    unsubscribe_url=any_text,
+    campaign=any_text,
+    delivery_id=st.integers(min_value=0, max_value=2**62),
+    subscriber_id=st.integers(min_value=0, max_value=2**62),
+)
+def test_personalization_text_parses_to_the_same_dict(
+    issue: RenderedIssue,
+    email: str,
+    first_name: str,
+    unsubscribe_url: str,
+    campaign: str,
+    delivery_id: int,
+    subscriber_id: int,
+) -> None:
+    # The hot path fills a JSON template; it must say exactly what the plain
+    # dict (the readable definition) says, whatever the values hold.
+    sender = Sender("news@clinic.example", "Clinic", None)
+    message = CampaignMessage(campaign=campaign, issue=issue, sender=sender)
+    body = sendgrid_module.build_campaign_body(message, load_test_options())
+    person = Recipient(email, first_name, unsubscribe_url, delivery_id, subscriber_id)
+    text = sendgrid_module.personalization_json(body, person)
+    assert text.isascii()
+    expected = sendgrid_module.build_personalization(body, person)
+    assert json.loads(text) == expected
+    whole = sendgrid_module.request_json(body, [text, text])
+    assert json.loads(whole) == {**body.shared, "personalizations": [expected, expected]}
+
+
+def test_a_recipient_without_ledger_ids_still_gets_a_valid_personalization(
+    message: CampaignMessage,
+) -> None:
+    body = sendgrid_module.build_campaign_body(message, load_test_options())
+    person = Recipient("ana@example.com", "Ana", "https://x/unsubscribe/t")
+    text = sendgrid_module.personalization_json(body, person)
+    assert json.loads(text) == sendgrid_module.build_personalization(body, person)
+    assert "delivery_id" not in json.loads(text)["custom_args"]
+
+
+def load_test_options() -> Any:
+    return load_settings(ROOT / "newsletter.toml", environ={"NEWSLETTER_SECRET_KEY": "t"}).sendgrid
 
 
 # -- answers -------------------------------------------------------------------------
@@ -618,7 +673,7 @@ def test_validator_refuses_what_the_schema_refuses() -> None:
 
 
 def test_the_server_answers_400_for_an_invalid_body(sendgrid_server: SendGridServer) -> None:
-    import json
+
     import urllib.error
     import urllib.request
 
@@ -636,3 +691,27 @@ def test_the_server_answers_400_for_an_invalid_body(sendgrid_server: SendGridSer
     assert errors[0]["field"] == "content" and errors[0]["help"] is None
     [seen] = sendgrid_server.refused()
     assert seen.status == 400 and not seen.accepted
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [("application/json", 202), ("application/json; charset=utf-8", 202), ("text/plain", 415)],
+)
+def test_the_server_checks_the_media_type_like_sendgrid(
+    sendgrid_server: SendGridServer, content_type: str, status: int
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        sendgrid_server.url + "/v3/mail/send",
+        data=json.dumps(valid_body()).encode(),
+        headers={"Authorization": f"Bearer {TEST_API_KEY}", "Content-Type": content_type},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answered = response.status
+    except urllib.error.HTTPError as error:
+        answered = error.code
+        assert "application/json" in json.loads(error.read())["errors"][0]["message"]
+    assert answered == status

@@ -276,11 +276,23 @@ class Ledger:
         return claim
 
     def _has_pending(self, campaign_id: int) -> bool:
-        with self._sessions() as session:
-            pending = exists().where(
-                Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING
+        """Whether rows are still pending, once claims running elsewhere have settled.
+
+        A claim skips rows another sender is claiming at that moment (SKIP
+        LOCKED), so an empty claim can mean "someone else is taking the last
+        rows". Locking without SKIP waits for that claim to commit, then sees
+        the truth, however quickly the caller asks again.
+        """
+        with self._sessions.begin() as session:
+            first = session.scalar(
+                select(Delivery.id)
+                .where(
+                    Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING
+                )
+                .limit(1)
+                .with_for_update()
             )
-            return bool(session.scalar(select(pending)))
+            return first is not None
 
     def _claim_once(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
         token = uuid.uuid4().hex
@@ -302,45 +314,42 @@ class Ledger:
         with self._sessions.begin() as session:
             # Core execution: plain rows, no ORM bookkeeping on the hot path.
             connection = session.connection()
-            connection.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.PENDING)
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    claim_token=token,
-                    claimed_at=now,
-                    claimed_by=owner,
-                    attempts=Delivery.attempts + 1,
+            taken = _rowcount(
+                connection.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.PENDING)
+                    .values(
+                        status=DeliveryStatus.SENDING,
+                        claim_token=token,
+                        claimed_at=now,
+                        claimed_by=owner,
+                        attempts=Delivery.attempts + 1,
+                    )
                 )
             )
+            if not taken:
+                return Claim(token=token, rows=[])
             rows = connection.execute(
-                select(
-                    Delivery.id,
-                    Subscriber.id,
-                    Subscriber.email,
-                    Subscriber.first_name,
-                    Subscriber.status,
-                )
-                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.claim_token == token)
+                select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.claim_token == token, Subscriber.status == SubscriberStatus.ACTIVE)
                 .order_by(Delivery.id)
             ).all()
             claimed = [
                 ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f)
-                for d, s, e, f, status in rows
-                if s is not None and status == SubscriberStatus.ACTIVE
+                for d, s, e, f in rows
             ]
-            # Checked here, per batch, rather than over the whole campaign: someone
-            # who left (or was erased) since planning is suppressed, never mailed.
-            gone = [
-                d for d, s, _e, _f, status in rows if s is None or status != SubscriberStatus.ACTIVE
-            ]
-            if gone:
-                session.execute(
+            if len(claimed) < taken:
+                # Checked here, per batch, rather than over the whole campaign: someone
+                # who left (or was erased) since planning is suppressed, never mailed.
+                still_here = exists().where(
+                    Subscriber.id == Delivery.subscriber_id,
+                    Subscriber.status == SubscriberStatus.ACTIVE,
+                )
+                connection.execute(
                     update(Delivery)
-                    .where(Delivery.id.in_(gone))
-                    .values(status=DeliveryStatus.SUPPRESSED, claim_token=None),
-                    execution_options={"synchronize_session": False},
+                    .where(Delivery.claim_token == token, ~still_here)
+                    .values(status=DeliveryStatus.SUPPRESSED, claim_token=None)
                 )
         return Claim(token=token, rows=claimed)
 

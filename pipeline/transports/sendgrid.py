@@ -30,7 +30,7 @@ import logging
 import random
 import re
 import urllib.error
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -70,6 +70,8 @@ BACKOFF_CAP: Final = 60.0
 MAX_ERROR_LENGTH: Final = 500
 
 DUPLICATE_ERROR: Final = "duplicate address in batch"
+#: What request bodies are sent as (the JSON text is ASCII: every other character is escaped).
+JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 
 _log = logging.getLogger(__name__)
 
@@ -135,13 +137,25 @@ def _html_key(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Substitution:
+    """One substitution every personalization carries: key, value name, escaped or not."""
+
+    key: str
+    name: str
+    html_escaped: bool
+
+
+@dataclass(frozen=True)
 class _CampaignBody:
     """The part of every request of one campaign that is the same for all recipients."""
 
     message: CampaignMessage  # held, so the identity check below can never see a reused id
     shared: dict[str, Any]
-    text_names: tuple[str, ...]
-    html_names: tuple[str, ...]
+    substitutions: tuple[_Substitution, ...]
+    #: The request body as JSON text up to the first personalization.
+    head: str
+    #: One personalization as a %-template (see :func:`personalization_json`).
+    template: str
 
     def is_for(self, message: CampaignMessage) -> bool:
         """Whether this body was built for ``message`` (same issue object, same campaign)."""
@@ -156,8 +170,8 @@ class _CampaignBody:
 def build_campaign_body(message: CampaignMessage, options: SendGridSettings) -> _CampaignBody:
     """Everything but the personalizations; HTML placeholders get ``_html`` keys."""
     issue, sender = message.issue, message.sender
-    text_names = tuple(n for n in PLACEHOLDERS if placeholder(n) in issue.text)
-    html_names = tuple(n for n in PLACEHOLDERS if placeholder(n) in issue.html)
+    text_names = [n for n in PLACEHOLDERS if placeholder(n) in issue.text]
+    html_names = [n for n in PLACEHOLDERS if placeholder(n) in issue.html]
     page = issue.html
     for name in html_names:
         page = page.replace(placeholder(name), placeholder(_html_key(name)))
@@ -182,16 +196,46 @@ def build_campaign_body(message: CampaignMessage, options: SendGridSettings) -> 
         shared["categories"] = list(dict.fromkeys(options.categories))
     if options.sandbox_mode:
         shared["mail_settings"] = {"sandbox_mode": {"enable": True}}
-    return _CampaignBody(message, shared, text_names, html_names)
+    substitutions = tuple(
+        [_Substitution(placeholder(n), n, html_escaped=False) for n in text_names]
+        + [_Substitution(placeholder(_html_key(n)), n, html_escaped=True) for n in html_names]
+    )
+    # The shared part is serialized once per campaign, not once per request.
+    head = json.dumps(shared)[:-1] + ', "personalizations": ['
+    template = _personalization_template(message.campaign, substitutions)
+    return _CampaignBody(message, shared, substitutions, head, template)
+
+
+def _personalization_template(campaign: str, substitutions: Sequence[_Substitution]) -> str:
+    """:func:`build_personalization`'s shape as JSON text with a hole for each value."""
+
+    def fixed(value: str) -> str:
+        return json.dumps(value).replace("%", "%%")
+
+    values = ", ".join(f"{fixed(s.key)}: %s" for s in substitutions)
+    return (
+        f'{{"to": [{{"email": %s}}], "substitutions": {{{values}}}, '
+        f'"custom_args": {{"campaign": {fixed(campaign)}, '
+        f'"delivery_id": "%d", "subscriber_id": "%d"}}, '
+        f'"headers": {{"List-Unsubscribe": %s, "List-Unsubscribe-Post": {fixed(_ONE_CLICK)}}}}}'
+    )
+
+
+#: The headers of every personalization; RFC 8058 one-click. SendGrid reserves neither name.
+_ONE_CLICK: Final = "List-Unsubscribe=One-Click"
 
 
 def build_personalization(campaign: _CampaignBody, recipient: Recipient) -> dict[str, Any]:
-    """One recipient's envelope: address, substitutions, custom_args, unsubscribe headers."""
+    """One recipient's envelope: address, substitutions, custom_args, unsubscribe headers.
+
+    Called once per recipient, so the substitution keys are worked out once per
+    campaign (:func:`build_campaign_body`) and only the values are made here.
+    """
     values = recipient.values()
-    substitutions = {placeholder(n): values[n] for n in campaign.text_names}
-    substitutions.update(
-        {placeholder(_html_key(n)): html.escape(values[n], quote=True) for n in campaign.html_names}
-    )
+    substitutions = {
+        s.key: html.escape(values[s.name], quote=True) if s.html_escaped else values[s.name]
+        for s in campaign.substitutions
+    }
     custom_args = {"campaign": campaign.message.campaign}
     if recipient.delivery_id is not None:
         custom_args["delivery_id"] = str(recipient.delivery_id)
@@ -201,12 +245,44 @@ def build_personalization(campaign: _CampaignBody, recipient: Recipient) -> dict
         "to": [{"email": recipient.email}],
         "substitutions": substitutions,
         "custom_args": custom_args,
-        # RFC 2369 + RFC 8058 one-click; SendGrid reserves neither name.
+        # RFC 2369 + RFC 8058 one-click.
         "headers": {
             "List-Unsubscribe": f"<{header_safe(recipient.unsubscribe_url)}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Unsubscribe-Post": _ONE_CLICK,
         },
     }
+
+
+#: Quotes and escapes one string as JSON (the C encoder ``json.dumps`` uses; ASCII out).
+_json_string: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
+
+
+def personalization_json(campaign: _CampaignBody, recipient: Recipient) -> str:
+    """:func:`build_personalization` as JSON text, filled into the campaign's template.
+
+    The hot path of a send: a dict per recipient and ``json.dumps`` over
+    a thousand of them cost several times more than escaping the few values
+    that differ. Parsed, the text equals the dict (a property test holds it).
+    """
+    if recipient.delivery_id is None or recipient.subscriber_id is None:
+        return json.dumps(build_personalization(campaign, recipient))
+    values = recipient.values()
+    substitutions = tuple(
+        _json_string(html.escape(values[s.name], quote=True) if s.html_escaped else values[s.name])
+        for s in campaign.substitutions
+    )
+    return campaign.template % (
+        _json_string(recipient.email),
+        *substitutions,
+        recipient.delivery_id,
+        recipient.subscriber_id,
+        _json_string(f"<{header_safe(recipient.unsubscribe_url)}>"),
+    )
+
+
+def request_json(campaign: _CampaignBody, personalizations: Iterable[str]) -> str:
+    """A whole request body: the campaign's shared part and these personalizations."""
+    return f"{campaign.head}{', '.join(personalizations)}]}}"
 
 
 # -- reading answers -------------------------------------------------------------------
@@ -394,9 +470,9 @@ class SendGridTransport(Transport):
         """One request's recipients, retried as their answers allow."""
         results: dict[int, DeliveryResult] = {}
         pending = list(range(len(people)))
+        parts = [personalization_json(campaign, person) for person in people]
         while pending:
-            body = dict(campaign.shared)
-            body["personalizations"] = [build_personalization(campaign, people[i]) for i in pending]
+            body = request_json(campaign, (parts[i] for i in pending))
             answer = self._post_with_retries(body, people, pending)
             if isinstance(answer, list):
                 results.update(zip(pending, answer, strict=True))
@@ -420,7 +496,7 @@ class SendGridTransport(Transport):
         return [results[i] for i in range(len(people))]
 
     def _post_with_retries(
-        self, body: dict[str, Any], people: list[Recipient], pending: list[int]
+        self, body: str, people: list[Recipient], pending: list[int]
     ) -> list[DeliveryResult] | _Answer:
         """Final results for ``pending``, or the refusal (400/413) for the caller to read."""
         failures = 0
@@ -471,10 +547,14 @@ class SendGridTransport(Transport):
                 return everyone(Outcome.DEFERRED, self._clean(f"{error} ({failures} tries)"))
             self._wait(self._backoff(failures, BACKOFF_CAP), f"answered {answer.status}")
 
-    def _post(self, body: dict[str, Any]) -> _Answer:
+    def _post(self, body: str) -> _Answer:
         try:
+            # The client serializes a body itself only for exactly
+            # "application/json"; with the charset named it sends our text as is.
             response = self._client.client.mail.send.post(
-                request_body=body, timeout=self._options.timeout
+                request_body=body,
+                request_headers={"Content-Type": JSON_CONTENT_TYPE},
+                timeout=self._options.timeout,
             )
         except ProviderHTTPError as exc:
             return _Answer(exc.status_code, exc.headers, exc.body)
