@@ -15,7 +15,7 @@ import gc
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +30,7 @@ from .store.ledger import (
     Claim,
     ClaimedRow,
     NewIssue,
-    RowOutcome,
+    OutcomeGroup,
 )
 from .store.models import DeliveryStatus
 from .tokens import TokenSigner
@@ -49,7 +49,7 @@ class CampaignStore(Protocol):
     def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim: ...
     def renew(self, token: str, now: datetime) -> None: ...
     def record(
-        self, outcomes: Iterable[RowOutcome], now: datetime, whole_claim: str | None = None
+        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: str | None = None
     ) -> None: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
     def expire_stale(
@@ -358,25 +358,32 @@ class CampaignRunner:
             return str(exc)
         # Any other exception leaves the rows in flight; a later run finds the
         # sender gone and reports them as uncertain rather than resending them.
-        final = [r for r in results if r.outcome in _FINAL_STATUS]
+        # Grouped by outcome: a SendGrid batch is typically one group, one UPDATE.
+        by_outcome: dict[tuple[Outcome, str | None, str | None], list[int]] = {}
+        for r in results:
+            key = (r.outcome, r.message_id, r.error)
+            by_outcome.setdefault(key, []).append(r.recipient.delivery_id or 0)
+        final = [
+            OutcomeGroup(_FINAL_STATUS[outcome], tuple(ids), message_id, error)
+            for (outcome, message_id, error), ids in by_outcome.items()
+            if outcome in _FINAL_STATUS
+        ]
+        settled = sum(len(group.delivery_ids) for group in final)
         self._store.record(
-            [
-                RowOutcome(
-                    delivery_id=r.recipient.delivery_id or 0,
-                    status=_FINAL_STATUS[r.outcome],
-                    message_id=r.message_id,
-                    error=r.error,
-                )
-                for r in final
-            ],
+            final,
             self._clock(),
-            whole_claim=claim.token if len(final) == len(claim.rows) else None,
+            whole_claim=claim.token if settled == len(claim.rows) else None,
         )
-        deferred = [r.recipient.delivery_id or 0 for r in results if r.outcome is Outcome.DEFERRED]
+        deferred = [
+            delivery_id
+            for (outcome, _m, _e), ids in by_outcome.items()
+            if outcome is Outcome.DEFERRED
+            for delivery_id in ids
+        ]
         if deferred:
             self._store.release(deferred)
             if not self._stop.is_set():
-                reasons = {r.error for r in results if r.outcome is Outcome.DEFERRED and r.error}
+                reasons = {e for (o, _m, e) in by_outcome if o is Outcome.DEFERRED and e}
                 detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
                 return (
                     f"{len(deferred)} message(s) not handed over ({detail}); run send again later"

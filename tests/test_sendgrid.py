@@ -47,6 +47,7 @@ from tests.sendgrid_server import (
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "2026-12-01-hip-pain"
+SENDER = Sender("news@clinic.example", "Alan at the Clinic", "hello@clinic.example")
 
 
 class FakeSleep:
@@ -68,8 +69,7 @@ def issue() -> RenderedIssue:
 
 @pytest.fixture
 def message(issue: RenderedIssue) -> CampaignMessage:
-    sender = Sender("news@clinic.example", "Alan at the Clinic", "hello@clinic.example")
-    return CampaignMessage(campaign=CAMPAIGN, issue=issue, sender=sender)
+    return CampaignMessage(campaign=CAMPAIGN, issue=issue, sender=SENDER)
 
 
 @pytest.fixture
@@ -715,3 +715,18 @@ def test_the_server_checks_the_media_type_like_sendgrid(
         answered = error.code
         assert "application/json" in json.loads(error.read())["errors"][0]["message"]
     assert answered == status
+
+
+def test_a_request_body_prints_as_its_size_not_its_addresses() -> None:
+    body = sendgrid_module.request_json(
+        sendgrid_module.build_campaign_body(
+            CampaignMessage(CAMPAIGN, RenderedIssue("s", "S", "", "<p>x</p>", "x"), SENDER),
+            load_test_options(),
+        ),
+        ['{"to": [{"email": "ana@example.com"}]}'],
+    )
+    payload = body.encode("utf-8")
+    assert json.loads(payload)["personalizations"] == [{"to": [{"email": "ana@example.com"}]}]
+    for shown in (str(payload), repr(payload), f"{payload}", "{}".format(payload)):
+        assert "ana@example.com" not in shown
+        assert "bytes of JSON" in shown

@@ -8,7 +8,7 @@ on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,11 +102,11 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class RowOutcome:
-    """The final state of one claimed row."""
+class OutcomeGroup:
+    """Claimed rows that ended the same way: one final state, message id and error."""
 
-    delivery_id: int
     status: DeliveryStatus
+    delivery_ids: tuple[int, ...]
     message_id: str | None = None
     error: str | None = None
 
@@ -364,55 +364,51 @@ class Ledger:
             )
 
     def record(
-        self, outcomes: Iterable[RowOutcome], now: datetime, whole_claim: str | None = None
+        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: str | None = None
     ) -> None:
         """Store final outcomes; only rows still in ``sending`` are changed.
 
-        Rows that share an outcome (a SendGrid batch: one status, one message
-        id) are written with one UPDATE; rows with outcomes of their own (one
-        Message-ID per SMTP message) with one executemany. ``whole_claim``
-        (a claim token) says the outcomes cover every row of that claim, so a
-        single shared outcome is written by token instead of by a list of ids.
+        Each group of several rows (a SendGrid request: one status, one
+        message id) is one UPDATE; single rows (one Message-ID per SMTP
+        message) go in one executemany. ``whole_claim`` (a claim token) says
+        the groups cover every row of that claim, so a single group is
+        written by token instead of by a list of ids.
         """
-        groups: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
-        for o in outcomes:
-            groups.setdefault((o.status, o.message_id, o.error), []).append(o.delivery_id)
+        groups = [g for g in groups if g.delivery_ids]
         if not groups:
             return
         table = Delivery.__table__
         assert isinstance(table, Table)
         in_flight = table.c.status == DeliveryStatus.SENDING.value
-        if whole_claim is not None and len(groups) == 1:
-            [(status, message_id, error)] = groups
-            with self._sessions.begin() as session:
-                session.connection().execute(
-                    update(table)
-                    .where(table.c.claim_token == whole_claim, in_flight)
-                    .values(
-                        status=status,
-                        message_id=message_id,
-                        error=error,
-                        sent_at=now if status == DeliveryStatus.SENT else None,
-                        claim_token=None,
-                    )
-                )
-            return
-        singles = []
+
+        def values(group: OutcomeGroup) -> dict[str, Any]:
+            return {
+                "status": group.status,
+                "message_id": group.message_id,
+                "error": group.error,
+                "sent_at": now if group.status == DeliveryStatus.SENT else None,
+                "claim_token": None,
+            }
+
         with self._sessions.begin() as session:
             connection = session.connection()
-            for (status, message_id, error), ids in groups.items():
-                values = {
-                    "status": status,
-                    "message_id": message_id,
-                    "error": error,
-                    "sent_at": now if status == DeliveryStatus.SENT else None,
-                    "claim_token": None,
-                }
-                if len(ids) == 1:
-                    singles.append({"row_id": ids[0], **{f"new_{k}": v for k, v in values.items()}})
+            if whole_claim is not None and len(groups) == 1:
+                connection.execute(
+                    update(table)
+                    .where(table.c.claim_token == whole_claim, in_flight)
+                    .values(values(groups[0]))
+                )
+                return
+            singles = []
+            for group in groups:
+                if len(group.delivery_ids) == 1:
+                    row = {f"new_{k}": v for k, v in values(group).items()}
+                    singles.append({"row_id": group.delivery_ids[0], **row})
                     continue
                 connection.execute(
-                    update(table).where(table.c.id.in_(ids), in_flight).values(values)
+                    update(table)
+                    .where(table.c.id.in_(group.delivery_ids), in_flight)
+                    .values(values(group))
                 )
             if singles:
                 statement = (
