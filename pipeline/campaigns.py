@@ -47,9 +47,9 @@ class CampaignStore(Protocol):
     def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]: ...
     def mark_running(self, campaign_id: int, now: datetime) -> None: ...
     def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim: ...
-    def renew(self, token: str, now: datetime) -> None: ...
+    def renew(self, claim: Claim, now: datetime) -> None: ...
     def record(
-        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: str | None = None
+        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: Claim | None = None
     ) -> None: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
     def expire_stale(
@@ -350,7 +350,7 @@ class CampaignRunner:
         recipients = [self._links.recipient(row) for row in claim.rows]
         renew_every = max(self._lease.total_seconds() / 4, 0.05)
         try:
-            with _Heartbeat(lambda: self._store.renew(claim.token, self._clock()), renew_every):
+            with _Heartbeat(lambda: self._store.renew(claim, self._clock()), renew_every):
                 results = transport.send_batch(message, recipients)
         except TransportStopError as exc:
             # Nothing of this batch was accepted: it goes back to pending intact.
@@ -372,7 +372,7 @@ class CampaignRunner:
         self._store.record(
             final,
             self._clock(),
-            whole_claim=claim.token if settled == len(claim.rows) else None,
+            whole_claim=claim if settled == len(claim.rows) else None,
         )
         deferred = [
             delivery_id

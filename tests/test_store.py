@@ -47,8 +47,8 @@ def test_migration_creates_every_table_and_index(engine: Engine) -> None:
     indexes = {i["name"] for t in ("subscribers", "deliveries") for i in inspector.get_indexes(t)}
     assert {
         "ix_subscribers_status_id",
-        "ix_deliveries_campaign_status_id",
-        "ix_deliveries_claim_token",
+        "ix_deliveries_pending",
+        "ix_deliveries_in_flight",
     } <= indexes
     foreign_keys = {
         fk["referred_table"]: fk["options"].get("ondelete")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     bindparam,
     exists,
     func,
@@ -29,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from .models import (
     Campaign,
@@ -97,6 +99,7 @@ class ClaimedRow:
 class Claim:
     """Rows one sender claimed together, under one token."""
 
+    campaign_id: int
     token: str
     rows: list[ClaimedRow]
 
@@ -129,9 +132,41 @@ _RECORDED = ("status", "message_id", "error", "sent_at", "claim_token")
 _CLAIM_ATTEMPTS = 20
 
 
+def _status_is(status: DeliveryStatus) -> ColumnElement[bool]:
+    """``deliveries.status = '<status>'``, written into the SQL as the partial indexes are.
+
+    A bound parameter serves SQLite, but a PostgreSQL plan for a prepared
+    statement cannot prove that a parameter equals an index's predicate, and
+    would pass over ``ix_deliveries_pending`` and ``ix_deliveries_in_flight``.
+    """
+    return Delivery.status == literal(status, Delivery.status.type, literal_execute=True)
+
+
 def _rowcount(result: Result[Any]) -> int:
     # DML statements return a CursorResult; its rowcount is what was changed.
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _in_flight(campaign_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """A campaign's rows in ``sending``, read through ``ix_deliveries_in_flight``.
+
+    Every such row holds a claim token; saying so lets SQLite's planner see
+    that the partial index answers the question, rather than walking all the
+    campaign's rows through the unique index.
+    """
+    return and_(
+        Delivery.campaign_id == campaign_id,
+        _status_is(DeliveryStatus.SENDING),
+        Delivery.claim_token.is_not(None),
+    )
+
+
+def _has_open_rows(campaign_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """Rows pending or in flight: two EXISTS, so each can use its partial index."""
+    pending = exists().where(
+        Delivery.campaign_id == campaign_id, _status_is(DeliveryStatus.PENDING)
+    )
+    return or_(pending, exists().where(_in_flight(campaign_id)))
 
 
 def _record(campaign: Campaign) -> CampaignRecord:
@@ -172,12 +207,12 @@ class Ledger:
 
         In-flight rows count so that a worker also notices a dead sender's batch.
         """
-        pending = exists().where(
-            Delivery.campaign_id == Campaign.id,
-            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-        )
         with self._sessions() as session:
-            rows = session.scalars(select(Campaign).where(pending).order_by(Campaign.id))
+            rows = session.scalars(
+                select(Campaign)
+                .where(_has_open_rows(Campaign.__table__.c.id))
+                .order_by(Campaign.id)
+            )
             return [_record(c) for c in rows]
 
     def sent_slugs(self) -> set[str]:
@@ -286,9 +321,7 @@ class Ledger:
         with self._sessions.begin() as session:
             first = session.scalar(
                 select(Delivery.id)
-                .where(
-                    Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING
-                )
+                .where(Delivery.campaign_id == campaign_id, _status_is(DeliveryStatus.PENDING))
                 .limit(1)
                 .with_for_update()
             )
@@ -298,7 +331,7 @@ class Ledger:
         token = uuid.uuid4().hex
         claimable = (
             select(Delivery.id)
-            .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING)
+            .where(Delivery.campaign_id == campaign_id, _status_is(DeliveryStatus.PENDING))
             .order_by(Delivery.id)
             .limit(size)
             # PostgreSQL: concurrent workers skip each other's rows instead of
@@ -328,11 +361,16 @@ class Ledger:
                 )
             )
             if not taken:
-                return Claim(token=token, rows=[])
+                return Claim(campaign_id=campaign_id, token=token, rows=[])
             rows = connection.execute(
                 select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
                 .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.claim_token == token, Subscriber.status == SubscriberStatus.ACTIVE)
+                .where(
+                    Delivery.campaign_id == campaign_id,
+                    Delivery.claim_token == token,
+                    _status_is(DeliveryStatus.SENDING),
+                    Subscriber.status == SubscriberStatus.ACTIVE,
+                )
                 .order_by(Delivery.id)
             ).all()
             claimed = [
@@ -348,29 +386,38 @@ class Ledger:
                 )
                 connection.execute(
                     update(Delivery)
-                    .where(Delivery.claim_token == token, ~still_here)
+                    .where(
+                        Delivery.campaign_id == campaign_id,
+                        Delivery.claim_token == token,
+                        _status_is(DeliveryStatus.SENDING),
+                        ~still_here,
+                    )
                     .values(status=DeliveryStatus.SUPPRESSED, claim_token=None)
                 )
-        return Claim(token=token, rows=claimed)
+        return Claim(campaign_id=campaign_id, token=token, rows=claimed)
 
-    def renew(self, token: str, now: datetime) -> None:
+    def renew(self, claim: Claim, now: datetime) -> None:
         """Extend the lease on a claim still in flight (the sender is alive)."""
         with self._sessions.begin() as session:
             session.execute(
                 update(Delivery)
-                .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
+                .where(
+                    Delivery.campaign_id == claim.campaign_id,
+                    Delivery.claim_token == claim.token,
+                    _status_is(DeliveryStatus.SENDING),
+                )
                 .values(claimed_at=now),
                 execution_options={"synchronize_session": False},
             )
 
     def record(
-        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: str | None = None
+        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: Claim | None = None
     ) -> None:
         """Store final outcomes; only rows still in ``sending`` are changed.
 
         Each group of several rows (a SendGrid request: one status, one
         message id) is one UPDATE; single rows (one Message-ID per SMTP
-        message) go in one executemany. ``whole_claim`` (a claim token) says
+        message) go in one executemany. ``whole_claim`` says
         the groups cover every row of that claim, so a single group is
         written by token instead of by a list of ids.
         """
@@ -379,7 +426,10 @@ class Ledger:
             return
         table = Delivery.__table__
         assert isinstance(table, Table)
-        in_flight = table.c.status == DeliveryStatus.SENDING.value
+        # By token: inline, to use ix_deliveries_in_flight. By id (the primary
+        # key) a bound value is fine, and executemany allows nothing else.
+        in_flight = _status_is(DeliveryStatus.SENDING)
+        still_sending = table.c.status == DeliveryStatus.SENDING.value
 
         def values(group: OutcomeGroup) -> dict[str, Any]:
             return {
@@ -395,7 +445,11 @@ class Ledger:
             if whole_claim is not None and len(groups) == 1:
                 connection.execute(
                     update(table)
-                    .where(table.c.claim_token == whole_claim, in_flight)
+                    .where(
+                        table.c.campaign_id == whole_claim.campaign_id,
+                        table.c.claim_token == whole_claim.token,
+                        in_flight,
+                    )
                     .values(values(groups[0]))
                 )
                 return
@@ -407,13 +461,13 @@ class Ledger:
                     continue
                 connection.execute(
                     update(table)
-                    .where(table.c.id.in_(group.delivery_ids), in_flight)
+                    .where(table.c.id.in_(group.delivery_ids), still_sending)
                     .values(values(group))
                 )
             if singles:
                 statement = (
                     update(table)
-                    .where(table.c.id == bindparam("row_id"), in_flight)
+                    .where(table.c.id == bindparam("row_id"), still_sending)
                     .values({k: bindparam(f"new_{k}") for k in _RECORDED})
                 )
                 connection.execute(statement, singles)
@@ -449,6 +503,8 @@ class Ledger:
         Those rows may or may not have left: resending could double-send and
         dropping could miss, so they are flagged for the owner instead.
         """
+        # Every row in ``sending``, token or not: this is the recovery path, run
+        # once per run, so it reads the campaign's rows rather than trust the index.
         in_flight = (Delivery.campaign_id == campaign_id) & (
             Delivery.status == DeliveryStatus.SENDING
         )
@@ -498,14 +554,10 @@ class Ledger:
 
     def finish_if_done(self, campaign_id: int, now: datetime) -> bool:
         """Mark the campaign done when no row is pending or in flight."""
-        open_rows = exists().where(
-            Delivery.campaign_id == campaign_id,
-            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-        )
         with self._sessions.begin() as session:
             result = session.execute(
                 update(Campaign)
-                .where(Campaign.id == campaign_id, ~open_rows)
+                .where(Campaign.id == campaign_id, ~_has_open_rows(campaign_id))
                 .values(status=CampaignStatus.DONE, finished_at=now)
             )
             return _rowcount(result) > 0

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -178,8 +179,22 @@ class Delivery(Base):
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
-        Index("ix_deliveries_campaign_status_id", "campaign_id", "status", "id"),
-        Index("ix_deliveries_claim_token", "claim_token"),
+        # Partial: a row enters and leaves each once, so a state change costs
+        # few index writes (migration 0005 says why that matters).
+        Index(
+            "ix_deliveries_pending",
+            "campaign_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_deliveries_in_flight",
+            "campaign_id",
+            "claim_token",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
     )
 
 
