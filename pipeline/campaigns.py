@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol
 
+from .helpers import FINISHED, STOPPED, HelperProcesses
 from .message import Sender
 from .render import RenderedIssue
 from .store.ledger import (
@@ -213,6 +215,11 @@ class CampaignRunner:
     claim, send and record batches side by side, so one lane's database work
     overlaps another's wait on the network. Each lane has at most one batch in
     flight, so a crash leaves at most one batch in doubt per lane.
+
+    With ``processes`` above 1, the run also forks that many less one helper
+    processes (:mod:`pipeline.helpers`), each with ``concurrency`` lanes, so
+    the work spreads over more than one core. ``before_fork`` must close what a
+    child must not share (the database pool).
     """
 
     def __init__(
@@ -227,6 +234,8 @@ class CampaignRunner:
         lease: timedelta = DEFAULT_LEASE,
         identity: str | None = None,
         concurrency: int = 1,
+        processes: int = 1,
+        before_fork: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._transports = transports
@@ -237,8 +246,11 @@ class CampaignRunner:
         self._lease = lease
         self._identity = identity or sender_identity()
         self._concurrency = max(1, concurrency)
+        self._processes = max(1, processes)
+        self._before_fork = before_fork
         self._stop = threading.Event()
         self._open: list[Transport] = []
+        self._helpers: HelperProcesses | None = None
 
     @property
     def stopping(self) -> bool:
@@ -250,6 +262,8 @@ class CampaignRunner:
         self._stop.set()
         for transport in list(self._open):
             transport.request_stop()
+        if self._helpers is not None:
+            self._helpers.stop()
 
     def run(
         self,
@@ -272,6 +286,36 @@ class CampaignRunner:
             campaign=campaign.slug, issue=stored_issue(campaign), sender=self._sender
         )
         state = _RunState()
+        helpers = HelperProcesses(self._processes - 1)
+        self._helpers = helpers
+        helpers.start(self._before_fork, lambda: self._work_as_helper(campaign, message))
+        try:
+            self._work(campaign, message, progress, state)
+        except BaseException:
+            helpers.stop()
+            raise
+        finally:
+            # Helpers end when nothing is left to claim (or on the stop above).
+            ends = helpers.wait()
+            self._helpers = None
+        problems = [end.problem for end in ends if end.problem]
+        if problems:
+            # A helper that died left its batch in flight: in doubt, never resent.
+            store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
+            state.stop("; ".join(p for p in problems if p))
+        store.finish_if_done(campaign.id, self._clock())
+        return RunResult(
+            counts=store.counts(campaign), stopped=state.stopped, batches=state.batches
+        )
+
+    def _work(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessage,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        """This process's lanes, until nothing is left to claim or a stop."""
         others = [
             threading.Thread(
                 target=self._lane_in_thread,
@@ -294,10 +338,18 @@ class CampaignRunner:
                 thread.join()
         if state.error is not None:
             raise state.error
-        store.finish_if_done(campaign.id, self._clock())
-        return RunResult(
-            counts=store.counts(campaign), stopped=state.stopped, batches=state.batches
-        )
+
+    def _work_as_helper(self, campaign: CampaignRecord, message: CampaignMessage) -> int:
+        """A forked helper's whole life: its own identity, stop signals and lanes."""
+        self._identity = sender_identity()  # claims must name this process, not the parent
+        self._helpers = None
+        self._stop = threading.Event()
+        self._open = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda _signum, _frame: self.request_stop())
+        state = _RunState()
+        self._work(campaign, message, None, state)
+        return FINISHED if state.stopped is None else STOPPED
 
     def _lane_in_thread(
         self,

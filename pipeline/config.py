@@ -115,6 +115,9 @@ class SendingSettings(_Section):
     #: records its own). More hides network latency; a crash can leave one
     #: batch in doubt per lane.
     concurrency: int = Field(default=1, ge=1, le=16)
+    #: Sending processes (this one and forked helpers, each with ``concurrency``
+    #: lanes): building personal links and bodies needs a core per process.
+    processes: int = Field(default=1, ge=1, le=64)
 
 
 class SmtpSettings(_Section):

@@ -311,6 +311,9 @@ class Newsletter:
             batch_size=self.settings.sending.batch_size,
             clock=self.clock,
             concurrency=self.settings.sending.concurrency,
+            processes=self.settings.sending.processes,
+            # A forked helper must not share pooled connections with this process.
+            before_fork=self.engine.dispose,
         )
 
     def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:
