@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from .transports import CampaignMessage, Outcome, Recipient, Transport, Transpor
 
 #: How long a claim may go unrenewed before its sender is presumed dead.
 DEFAULT_LEASE = timedelta(minutes=2)
+#: Seconds between progress reports of a run (see ``_RunState.progress_due``).
+PROGRESS_EVERY = 0.5
 
 
 class CampaignStore(Protocol):
@@ -201,6 +204,21 @@ class _RunState:
         self.stopped: str | None = None
         self.batches = 0
         self.error: BaseException | None = None
+        self._next_progress = 0.0
+
+    def progress_due(self) -> bool:
+        """Whether a lane should report progress now: at most every PROGRESS_EVERY seconds.
+
+        Counting a campaign's rows by state reads all of them; once per batch
+        would cost a million-row campaign more than its sending does. This is
+        display pacing only, so it reads the monotonic clock, not the run's.
+        """
+        now = time.monotonic()
+        with self.lock:
+            if now < self._next_progress:
+                return False
+            self._next_progress = now + PROGRESS_EVERY
+            return True
 
     def stop(self, reason: str) -> None:
         with self.lock:
@@ -391,9 +409,8 @@ class CampaignRunner:
                 reason = self._send_batch(transport, message, claim)
                 if reason is not None:
                     state.stop(reason)
-                if progress is not None:
-                    with state.lock:
-                        progress(store.counts(campaign))
+                if progress is not None and state.progress_due():
+                    progress(store.counts(campaign))
 
     def _send_batch(
         self, transport: Transport, message: CampaignMessage, claim: Claim
