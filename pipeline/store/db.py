@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,30 @@ _THREAD_LOCK = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    A process forked from this one (``[sending] processes``) starts with an
+    empty pool: connections are never shared across a fork.
+    """
+    engine = _make_engine(url)
+    _fresh_pool_after_fork(engine)
+    return engine
+
+
+def _fresh_pool_after_fork(engine: Engine) -> None:
+    # close=False: the parent still owns those connections; the child only
+    # forgets them. A weak reference, so a closed engine is not kept alive.
+    ref = weakref.ref(engine)
+
+    def forget() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
