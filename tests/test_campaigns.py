@@ -148,7 +148,12 @@ def test_rows_left_in_flight_by_a_crash_become_uncertain_not_resent(
         session.execute(
             update(Delivery)
             .where(Delivery.id.in_(ids))
-            .values(status=DeliveryStatus.SENDING, claimed_at=clock())
+            .values(
+                status=DeliveryStatus.SENDING,
+                claim_token="claim-of-a-dead-sender",
+                claimed_by="another-host:4242",
+                claimed_at=clock(),
+            )
         )
     clock.advance(minutes=11)
     after = newsletter.send(SAMPLE_SLUG)

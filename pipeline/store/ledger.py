@@ -503,11 +503,7 @@ class Ledger:
         Those rows may or may not have left: resending could double-send and
         dropping could miss, so they are flagged for the owner instead.
         """
-        # Every row in ``sending``, token or not: this is the recovery path, run
-        # once per run, so it reads the campaign's rows rather than trust the index.
-        in_flight = (Delivery.campaign_id == campaign_id) & (
-            Delivery.status == DeliveryStatus.SENDING
-        )
+        in_flight = _in_flight(campaign_id)
         with self._sessions.begin() as session:
             owners = session.scalars(select(Delivery.claimed_by).where(in_flight).distinct()).all()
             dead = [owner for owner in owners if owner is not None and is_dead(owner)]
