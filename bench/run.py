@@ -4,10 +4,12 @@ Prints one table:
 
 - render: median ms to render the sample issue (Jinja + MJML + inline + text);
 - send: recipients/s for a 100,000-subscriber campaign through the SendGrid
-  transport to a loopback SendGrid-compatible server, ledger included, on SQLite
-  and on PostgreSQL (when installed); beside it the raw ceiling measured in the
-  same run (the same 100 payloads as plain dicts, serialized and POSTed by one
-  httpx client, no database) and the ratio;
+  transport to a loopback SendGrid-compatible server (its own process, see
+  ``sendgrid_process.py``), planning and ledger included, on SQLite and on
+  PostgreSQL (when installed); beside it the raw ceiling measured in the same
+  run (the same 100 payloads as plain dicts, serialized and POSTed by one httpx
+  client, no database) and the ratio. Each is the best of its runs: two of
+  each send, three of the ceiling around them;
 - import: rows/s for a 1,000,000-row CSV;
 - memory: peak RSS of a 1,000,000-subscriber campaign run through the ledger
   with a transport that discards what it is given (a dry run on the real path).
@@ -227,7 +229,8 @@ def bench_memory(folder: Path) -> tuple[float, int]:
 # -- the table --------------------------------------------------------------------
 
 
-def _postgres() -> tuple[object, str] | None:
+def _postgres() -> Any:
+    """A started PostgreSQL server (``tests.databases.PostgresServer``), or None."""
     try:
         from tests.databases import PostgresServer, _pg_bindir
     except ImportError:
@@ -242,7 +245,11 @@ def _postgres() -> tuple[object, str] | None:
         server.start()
     except (subprocess.CalledProcessError, OSError):
         return None
-    return server, server.create_database()
+    return server
+
+
+def _runs(rates: list[float]) -> str:
+    return " / ".join(f"{r:,.0f}" for r in rates)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,52 +270,66 @@ def main(argv: list[str] | None = None) -> int:
 
         with SendGridProcess() as server:
             payloads = ceiling_payloads(work / "ceiling", send_audience)
-            # Measured before and after the sends; the higher counts, so a slow
-            # moment of the machine can only make our ratio look worse.
-            print("raw ceiling ...", file=sys.stderr)
-            ceilings = [bench_ceiling(server, payloads)]
-            print("send on SQLite ...", file=sys.stderr)
-            sqlite_rate = bench_send(
-                work / "sqlite", server, f"sqlite:///{work / 'send.db'}", send_audience
-            )
             pg = _postgres()
-            pg_rate: float | None = None
-            if pg is not None:
-                pg_server, url = pg
-                print("send on PostgreSQL ...", file=sys.stderr)
-                try:
-                    pg_rate = bench_send(work / "pg", server, url, send_audience)
-                finally:
-                    pg_server.stop()  # type: ignore[attr-defined]
-            print("raw ceiling again ...", file=sys.stderr)
-            ceilings.append(bench_ceiling(server, payloads))
+            ceilings: list[float] = []
+            sqlite_rates: list[float] = []
+            pg_rates: list[float] = []
+            # Two rounds, the ceiling around each: every figure is the best of
+            # its runs, so a slow moment of the machine favours no side.
+            try:
+                for round_ in (1, 2):
+                    print(f"raw ceiling ({round_}) ...", file=sys.stderr)
+                    ceilings.append(bench_ceiling(server, payloads))
+                    print(f"send on SQLite ({round_}) ...", file=sys.stderr)
+                    sqlite_url = f"sqlite:///{work / f'send-{round_}.db'}"
+                    sqlite_rates.append(
+                        bench_send(work / f"sqlite-{round_}", server, sqlite_url, send_audience)
+                    )
+                    if pg is not None:
+                        print(f"send on PostgreSQL ({round_}) ...", file=sys.stderr)
+                        pg_url = pg.create_database()
+                        pg_rates.append(
+                            bench_send(work / f"pg-{round_}", server, pg_url, send_audience)
+                        )
+                print("raw ceiling (3) ...", file=sys.stderr)
+                ceilings.append(bench_ceiling(server, payloads))
+            finally:
+                if pg is not None:
+                    pg.stop()
         ceiling = max(ceilings)
-        runs = " / ".join(f"{c:,.0f}" for c in ceilings)
         rows.append(
             Row(
-                f"raw ceiling: {len(payloads)} POSTs, httpx, no DB (best of {runs})",
+                f"raw ceiling: {len(payloads)} POSTs, httpx, no DB (best of {_runs(ceilings)})",
                 f"{ceiling:,.0f} rcpt/s",
                 "-",
             )
         )
+        sqlite_rate = max(sqlite_rates)
         ratio = sqlite_rate / ceiling
         rows.append(
             Row(
-                f"send {send_audience:,} via SendGrid, SQLite, {SETUP}",
+                f"send {send_audience:,} via SendGrid, SQLite, {SETUP} "
+                f"(best of {_runs(sqlite_rates)})",
                 f"{sqlite_rate:,.0f} rcpt/s ({ratio:.2f} of ceiling)",
                 ">= 0.5 of ceiling",
                 ratio >= 0.5,
             )
         )
-        rows.append(
-            Row(
-                f"send {send_audience:,} via SendGrid, PostgreSQL, {SETUP}",
-                "not run: PostgreSQL not installed"
-                if pg_rate is None
-                else f"{pg_rate:,.0f} rcpt/s ({pg_rate / ceiling:.2f} of ceiling)",
+        if pg_rates:
+            pg_rate = max(pg_rates)
+            pg_row = Row(
+                f"send {send_audience:,} via SendGrid, PostgreSQL, {SETUP} "
+                f"(best of {_runs(pg_rates)})",
+                f"{pg_rate:,.0f} rcpt/s ({pg_rate / ceiling:.2f} of ceiling)",
                 "-",
             )
-        )
+        else:
+            pg_row = Row(
+                f"send {send_audience:,} via SendGrid, PostgreSQL",
+                "not run: PostgreSQL not installed",
+                "-",
+            )
+        rows.append(pg_row)
 
         print("import ...", file=sys.stderr)
         import_rate, folder = bench_import(work, import_rows)

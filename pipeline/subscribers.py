@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .addresses import fast_normalize
 from .errors import InvalidAddressError, NotFoundError, PipelineError, Problem
+from .store.db import refresh_statistics
 from .store.models import (
     LEFT_STATUSES,
     Delivery,
@@ -447,6 +448,8 @@ def import_csv(
             raise CsvError(f"{path}: empty file; expected a header row with an 'email' column")
     if pending:
         flush()
+    if counts["added"] or counts["updated"]:
+        refresh_statistics(session_factory, "subscribers")
     if progress is not None:
         progress(rows_read)
     return ImportReport(

@@ -93,6 +93,23 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def refresh_statistics(sessions: sessionmaker[Session], *tables: str) -> None:
+    """Show PostgreSQL's planner a bulk change now (``ANALYZE``), not at autovacuum's next pass.
+
+    Right after an import or a campaign's snapshot, a table never analyzed
+    looks nearly empty to the planner, and the ledger's claims and joins go
+    from milliseconds to a fifth of a second each. SQLite's planner needs no
+    statistics for these queries, so there it does nothing. ``tables`` are
+    our own table names, never user input.
+    """
+    with sessions.begin() as session:
+        connection = session.connection()
+        if connection.dialect.name != "postgresql":
+            return
+        for table in tables:
+            connection.exec_driver_sql(f"ANALYZE {table}")
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config for the bundled migrations; no ``alembic.ini`` involved.
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from .db import refresh_statistics
 from .models import (
     Campaign,
     CampaignStatus,
@@ -247,17 +248,22 @@ class Ledger:
                 session.add(campaign)
                 session.flush()
                 self._snapshot(session, campaign.id)
-                return _record(campaign), True
+                record = _record(campaign)
         except IntegrityError:
             existing = self.get_campaign(issue.slug)
             if existing is None:
                 raise
             return existing, False
+        refresh_statistics(self._sessions, "deliveries")
+        return record, True
 
     def add_new_subscribers(self, campaign_id: int) -> int:
         """Add rows for active subscribers who joined since the snapshot."""
         with self._sessions.begin() as session:
-            return self._snapshot(session, campaign_id)
+            added = self._snapshot(session, campaign_id)
+        if added:
+            refresh_statistics(self._sessions, "deliveries")
+        return added
 
     @staticmethod
     def _snapshot(session: Session, campaign_id: int) -> int:
