@@ -51,7 +51,9 @@ class CampaignStore(Protocol):
     def get_campaign(self, slug: str) -> CampaignRecord | None: ...
     def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]: ...
     def mark_running(self, campaign_id: int, now: datetime) -> None: ...
-    def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim: ...
+    def claim(
+        self, campaign_id: int, size: int, now: datetime, owner: str, after: int = 0
+    ) -> Claim: ...
     def renew(self, claim: Claim, now: datetime) -> None: ...
     def record(
         self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: Claim | None = None
@@ -405,6 +407,7 @@ class CampaignRunner:
         self._open.append(transport)
         if self._stop.is_set():
             transport.request_stop()
+        after = 0  # the last row this lane claimed: its next claim looks past it
         with transport:
             while True:
                 if self._stop.is_set():
@@ -412,9 +415,12 @@ class CampaignRunner:
                 if state.stopped is not None:
                     return
                 # The claim itself skips (suppresses) anyone who left since planning.
-                claim = store.claim(campaign.id, self._batch_size, self._clock(), self._identity)
+                claim = store.claim(
+                    campaign.id, self._batch_size, self._clock(), self._identity, after
+                )
                 if not claim.rows:
                     return
+                after = claim.rows[-1].delivery_id
                 with state.lock:
                     state.batches += 1
                 reason = self._send_batch(transport, message, claim)

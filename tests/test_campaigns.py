@@ -216,3 +216,23 @@ def test_a_claim_takes_at_most_the_batch_size_in_signup_order(newsletter: Newsle
     assert not {r.delivery_id for r in first.rows} & {r.delivery_id for r in second.rows}
     counts = newsletter.ledger.counts(campaign)
     assert (counts.sending, counts.pending) == (4, 1)
+
+
+def test_a_claim_looks_past_its_last_row_then_back_from_the_start(
+    newsletter: Newsletter,
+) -> None:
+    # Five rows, ids in sign-up order. A sender resumes after its last row;
+    # a row given back behind it is still found once nothing lies ahead.
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    ledger, now = newsletter.ledger, newsletter.clock()
+    first = ledger.claim(campaign.id, 2, now, "test:1")
+    ids = [r.delivery_id for r in first.rows]
+    ledger.release([ids[0]])
+    second = ledger.claim(campaign.id, 2, now, "test:1", after=ids[-1])
+    assert all(r.delivery_id > ids[-1] for r in second.rows) and len(second.rows) == 2
+    last = ledger.claim(campaign.id, 2, now, "test:1", after=second.rows[-1].delivery_id)
+    assert len(last.rows) == 1 and last.rows[0].delivery_id > second.rows[-1].delivery_id
+    back = ledger.claim(campaign.id, 2, now, "test:1", after=last.rows[-1].delivery_id)
+    assert [r.delivery_id for r in back.rows] == [ids[0]]
+    assert ledger.claim(campaign.id, 2, now, "test:1", after=ids[0]).rows == []
+    assert ledger.counts(campaign).sending == 5

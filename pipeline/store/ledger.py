@@ -302,17 +302,31 @@ class Ledger:
                 .values(status=CampaignStatus.RUNNING, finished_at=None)
             )
 
-    def claim(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
+    def claim(
+        self, campaign_id: int, size: int, now: datetime, owner: str, after: int = 0
+    ) -> Claim:
         """Move up to ``size`` pending rows to sending under a fresh claim token.
 
         The guarded UPDATE is the whole concurrency story: a row another sender
         claimed first no longer matches ``status = 'pending'``. When a race
         leaves this sender with nothing while rows are still pending, it tries
         again, so an empty claim really means the campaign has no pending rows.
+
+        ``after`` (the last row id this sender claimed) starts the search past
+        the rows already sent. PostgreSQL may walk the primary key from the
+        start when its statistics still say every row is pending (they do,
+        until autovacuum next analyzes), and each claim would then step over
+        all the rows sent so far. Nothing past ``after``: the search starts
+        again from the beginning, for rows given back or skipped meanwhile.
         """
         for _ in range(_CLAIM_ATTEMPTS):
-            claim = self._claim_once(campaign_id, size, now, owner)
-            if claim.rows or not self._has_pending(campaign_id):
+            claim = self._claim_once(campaign_id, size, now, owner, after)
+            if claim.rows:
+                return claim
+            if after:
+                after = 0
+                continue
+            if not self._has_pending(campaign_id):
                 return claim
         return claim
 
@@ -333,11 +347,17 @@ class Ledger:
             )
             return first is not None
 
-    def _claim_once(self, campaign_id: int, size: int, now: datetime, owner: str) -> Claim:
+    def _claim_once(
+        self, campaign_id: int, size: int, now: datetime, owner: str, after: int
+    ) -> Claim:
         token = uuid.uuid4().hex
         claimable = (
             select(Delivery.id)
-            .where(Delivery.campaign_id == campaign_id, _status_is(DeliveryStatus.PENDING))
+            .where(
+                Delivery.campaign_id == campaign_id,
+                _status_is(DeliveryStatus.PENDING),
+                Delivery.id > after,
+            )
             .order_by(Delivery.id)
             .limit(size)
             # PostgreSQL: concurrent workers skip each other's rows instead of
