@@ -247,7 +247,7 @@ class Ledger:
                 )
                 session.add(campaign)
                 session.flush()
-                self._snapshot(session, campaign.id)
+                self._snapshot(session, campaign.id, fresh=True)
                 record = _record(campaign)
         except IntegrityError:
             existing = self.get_campaign(issue.slug)
@@ -266,17 +266,21 @@ class Ledger:
         return added
 
     @staticmethod
-    def _snapshot(session: Session, campaign_id: int) -> int:
+    def _snapshot(session: Session, campaign_id: int, *, fresh: bool = False) -> int:
         # One INSERT ... SELECT: the audience never passes through Python.
-        already = exists().where(
-            Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id
-        )
         audience = select(
             literal(campaign_id, Integer),
             Subscriber.id,
             literal(DeliveryStatus.PENDING.value, String),
             literal(0, Integer),
-        ).where(Subscriber.status == SubscriberStatus.ACTIVE, ~already)
+        ).where(Subscriber.status == SubscriberStatus.ACTIVE)
+        if not fresh:
+            # Adding to a campaign: only those not in it yet. (A campaign
+            # created in this transaction has no rows to look up.)
+            already = exists().where(
+                Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id
+            )
+            audience = audience.where(~already)
         # Ledger order = sign-up order, on every database.
         audience = audience.order_by(Subscriber.id)
         # SQLAlchemy keeps an INSERT's rowcount only when asked to.
