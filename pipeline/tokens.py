@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from itsdangerous import (
     BadSignature,
@@ -29,6 +28,9 @@ from itsdangerous import (
 )
 
 from .errors import TokenError
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 Scope = Literal["unsubscribe", "confirm"]
 
@@ -50,6 +52,22 @@ class TokenClaims:
 def email_digest(email: str) -> str:
     """A short, stable digest of an address (not reversible to the address)."""
     return hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:12]
+
+
+def _hmac_states(key: bytes) -> tuple[_Hash, _Hash]:
+    """SHA-256 states keyed for HMAC (RFC 2104), as the ``hmac`` module builds them.
+
+    ``HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m))``: the two keyed states
+    are hashed once here; a token copies them (C-level copies of hashlib
+    objects) instead of going through ``hmac.HMAC``'s Python methods.
+    """
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
 
 
 def clocked_signer(clock: Callable[[], datetime]) -> type[TimestampSigner]:
@@ -79,12 +97,11 @@ class TokenSigner:
         self._unsubscribe = Signer(
             secret_key, salt="newsletter-pipeline/unsubscribe", digest_method=hashlib.sha256
         )
-        # Issuing signs with a keyed HMAC prepared once and copied per token:
-        # the same bytes as ``Signer.sign`` (verification still goes through
-        # itsdangerous), without deriving the key again for every recipient.
-        self._unsubscribe_mac = hmac.new(
-            self._unsubscribe.derive_key(), digestmod=self._unsubscribe.digest_method
-        )
+        # Issuing computes the same HMAC-SHA256 as ``Signer.sign`` (a property
+        # test holds the bytes equal; verification still goes through
+        # itsdangerous) from hash states keyed once, copied per token: one link
+        # per recipient made this a tenth of a send's time.
+        self._inner, self._outer = _hmac_states(self._unsubscribe.derive_key())
 
     def _serializer(self, scope: Scope) -> URLSafeTimedSerializer:
         # Built once per scope: issuing a token per recipient is on the hot path.
@@ -101,9 +118,11 @@ class TokenSigner:
         return str(self._serializer(scope).dumps([subscriber_id, email_digest(email)]))
 
     def _sign_unsubscribe(self, value: str) -> str:
-        mac = self._unsubscribe_mac.copy()
-        mac.update(value.encode())
-        signature = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+        inner = self._inner.copy()
+        inner.update(value.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        signature = base64.urlsafe_b64encode(outer.digest()).rstrip(b"=").decode()
         return f"{value}.{signature}"
 
     def verify(self, scope: Scope, token: str, *, max_age: int | None = None) -> TokenClaims:
