@@ -30,12 +30,13 @@ import logging
 import random
 import re
 import urllib.error
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 import sendgrid
 from pydantic import SecretStr
 from python_http_client.exceptions import HTTPError as ProviderHTTPError
@@ -70,7 +71,7 @@ BACKOFF_CAP: Final = 60.0
 MAX_ERROR_LENGTH: Final = 500
 
 DUPLICATE_ERROR: Final = "duplicate address in batch"
-#: What request bodies are sent as (the JSON text is ASCII: every other character is escaped).
+#: What request bodies are sent as: JSON in UTF-8, said so (see :func:`request_json`).
 JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 
 _log = logging.getLogger(__name__)
@@ -152,10 +153,6 @@ class _CampaignBody:
     message: CampaignMessage  # held, so the identity check below can never see a reused id
     shared: dict[str, Any]
     substitutions: tuple[_Substitution, ...]
-    #: The request body as JSON text up to the first personalization.
-    head: str
-    #: One personalization as a %-template (see :func:`personalization_json`).
-    template: str
 
     def is_for(self, message: CampaignMessage) -> bool:
         """Whether this body was built for ``message`` (same issue object, same campaign)."""
@@ -200,25 +197,7 @@ def build_campaign_body(message: CampaignMessage, options: SendGridSettings) -> 
         [_Substitution(placeholder(n), n, html_escaped=False) for n in text_names]
         + [_Substitution(placeholder(_html_key(n)), n, html_escaped=True) for n in html_names]
     )
-    # The shared part is serialized once per campaign, not once per request.
-    head = json.dumps(shared)[:-1] + ', "personalizations": ['
-    template = _personalization_template(message.campaign, substitutions)
-    return _CampaignBody(message, shared, substitutions, head, template)
-
-
-def _personalization_template(campaign: str, substitutions: Sequence[_Substitution]) -> str:
-    """:func:`build_personalization`'s shape as JSON text with a hole for each value."""
-
-    def fixed(value: str) -> str:
-        return json.dumps(value).replace("%", "%%")
-
-    values = ", ".join(f"{fixed(s.key)}: %s" for s in substitutions)
-    return (
-        f'{{"to": [{{"email": %s}}], "substitutions": {{{values}}}, '
-        f'"custom_args": {{"campaign": {fixed(campaign)}, '
-        f'"delivery_id": "%d", "subscriber_id": "%d"}}, '
-        f'"headers": {{"List-Unsubscribe": %s, "List-Unsubscribe-Post": {fixed(_ONE_CLICK)}}}}}'
-    )
+    return _CampaignBody(message, shared, substitutions)
 
 
 #: The headers of every personalization; RFC 8058 one-click. SendGrid reserves neither name.
@@ -253,33 +232,6 @@ def build_personalization(campaign: _CampaignBody, recipient: Recipient) -> dict
     }
 
 
-#: Quotes and escapes one string as JSON (the C encoder ``json.dumps`` uses; ASCII out).
-_json_string: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
-
-
-def personalization_json(campaign: _CampaignBody, recipient: Recipient) -> str:
-    """:func:`build_personalization` as JSON text, filled into the campaign's template.
-
-    The hot path of a send: a dict per recipient and ``json.dumps`` over
-    a thousand of them cost several times more than escaping the few values
-    that differ. Parsed, the text equals the dict (a property test holds it).
-    """
-    if recipient.delivery_id is None or recipient.subscriber_id is None:
-        return json.dumps(build_personalization(campaign, recipient))
-    values = recipient.values()
-    substitutions = tuple(
-        _json_string(html.escape(values[s.name], quote=True) if s.html_escaped else values[s.name])
-        for s in campaign.substitutions
-    )
-    return campaign.template % (
-        _json_string(recipient.email),
-        *substitutions,
-        recipient.delivery_id,
-        recipient.subscriber_id,
-        _json_string(f"<{header_safe(recipient.unsubscribe_url)}>"),
-    )
-
-
 class _Payload(bytes):
     """Request bytes that print as their size.
 
@@ -306,9 +258,21 @@ class _RequestBody(str):
         return _Payload(super().encode(encoding, errors))
 
 
-def request_json(campaign: _CampaignBody, personalizations: Iterable[str]) -> str:
-    """A whole request body: the campaign's shared part and these personalizations."""
-    return _RequestBody(f"{campaign.head}{', '.join(personalizations)}]}}")
+def request_json(campaign: _CampaignBody, personalizations: list[dict[str, Any]]) -> str:
+    """A whole request body as JSON text: the shared part and these personalizations.
+
+    orjson writes a thousand personalizations in a fraction of the time the
+    standard library takes (its output is UTF-8, hence the charset in
+    :data:`JSON_CONTENT_TYPE`). It refuses what is not valid Unicode (a lone
+    surrogate cannot come from our database, but if it ever did), and then
+    the standard library, which escapes everything to ASCII, writes the body.
+    """
+    body = {**campaign.shared, "personalizations": personalizations}
+    try:
+        text = orjson.dumps(body).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(body)
+    return _RequestBody(text)
 
 
 # -- reading answers -------------------------------------------------------------------
@@ -496,9 +460,9 @@ class SendGridTransport(Transport):
         """One request's recipients, retried as their answers allow."""
         results: dict[int, DeliveryResult] = {}
         pending = list(range(len(people)))
-        parts = [personalization_json(campaign, person) for person in people]
+        parts = [build_personalization(campaign, person) for person in people]
         while pending:
-            body = request_json(campaign, (parts[i] for i in pending))
+            body = request_json(campaign, [parts[i] for i in pending])
             answer = self._post_with_retries(body, people, pending)
             if isinstance(answer, list):
                 results.update(zip(pending, answer, strict=True))
