@@ -329,11 +329,11 @@ class CampaignRunner:
             # Helpers end when nothing is left to claim (or on the stop above).
             ends = helpers.wait()
             self._helpers = None
-        problems = [end.problem for end in ends if end.problem]
+        problems = [problem for end in ends if (problem := end.problem)]
         if problems:
             # A helper that died left its batch in flight: in doubt, never resent.
             store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
-            state.stop("; ".join(p for p in problems if p))
+            state.stop("; ".join(problems))
         store.finish_if_done(campaign.id, self._clock())
         return RunResult(
             counts=store.counts(campaign), stopped=state.stopped, batches=state.batches
