@@ -1,7 +1,7 @@
 """A SendGrid-compatible ``POST /v3/mail/send`` on 127.0.0.1, strict enough to trust.
 
 Every body is validated against SendGrid's own published schema
-(``shared/specs/sendgrid-mail-v3.json``, ``components.requestBodies.PostMailSend``)
+(``tests/data/sendgrid/sendgrid-mail-v3.json``, ``components.requestBodies.PostMailSend``)
 and against the limits its documentation states only in prose. Tests script
 faults (429, 5xx, 400, 401, a hung or dropped connection) and read back what
 was accepted.
@@ -43,9 +43,10 @@ from referencing.jsonschema import DRAFT202012
 #: The key the server accepts unless told another.
 TEST_API_KEY: Final = "SG.test-key"
 SPEC_ENV: Final = "SENDGRID_SPEC_PATH"
-#: ``shared/`` sits beside the repository (here and in CI's fresh clone).
+#: A copy kept in the repository (with SendGrid's MIT license beside it), so a
+#: clone with nothing beside it passes ``make test``.
 DEFAULT_SPEC: Final = (
-    Path(__file__).resolve().parents[2] / "shared" / "specs" / "sendgrid-mail-v3.json"
+    Path(__file__).resolve().parent / "data" / "sendgrid" / "sendgrid-mail-v3.json"
 )
 SPEC_URI: Final = "urn:sendgrid:mail-v3"
 REQUEST_SCHEMA_POINTER: Final = (
@@ -78,13 +79,13 @@ class SpecNotFoundError(AssertionError):
 
 
 def spec_path() -> Path:
-    """Where the schema is: ``$SENDGRID_SPEC_PATH``, else ``shared/specs`` beside the repo."""
+    """Where the schema is: ``$SENDGRID_SPEC_PATH``, else the repository's copy."""
     configured = os.environ.get(SPEC_ENV)
     path = Path(configured) if configured else DEFAULT_SPEC
     if not path.is_file():
         raise SpecNotFoundError(
-            f"SendGrid's schema is not at {path}: keep shared/specs/sendgrid-mail-v3.json "
-            f"beside the repository, or set {SPEC_ENV} to its path"
+            f"SendGrid's schema is not at {path}: restore tests/data/sendgrid/ "
+            f"or set {SPEC_ENV} to its path"
         )
     return path
 

@@ -46,8 +46,8 @@ from pipeline.store.models import FeedEntry, FeedSource
 from tests.helpers import copy_sample_folder
 
 FEEDS = Path(__file__).parent / "feeds"
-#: The clinic's real article; ``shared/`` sits beside the repository (here and in CI).
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "hip-pain-massage-therapy.txt"
+#: The clinic's real article, kept in the repository.
+SEED = Path(__file__).resolve().parent / "data" / "seed" / "hip-pain-massage-therapy.txt"
 SYDNEY = ZoneInfo("Australia/Sydney")
 BLOG = "https://www.cloudformmassage.com.au/blog"
 SERIES_LINKS = [
