@@ -3,30 +3,29 @@
 Like listmonk's manager, the runner depends on two narrow interfaces: a
 :class:`CampaignStore` (the ledger) and a :class:`~pipeline.transports.Transport`.
 Each batch is claimed (pending -> sending) before anything is handed over and
-recorded (sending -> sent | failed | uncertain, or back to pending) right
-after, so the ledger is the checkpoint: a rerun carries on from it and never
-sends a row twice. While a batch is out, a heartbeat renews its lease so that
-nobody mistakes a slow sender for a dead one.
+recorded (sending -> sent | failed | uncertain | suppressed, or back to
+pending) right after, so the ledger is the checkpoint: a rerun carries on from
+it and never sends a row twice. While a batch is out, a heartbeat renews its
+lease so that nobody mistakes a slow sender for a dead one.
 """
 
 from __future__ import annotations
 
 import gc
-import os
+import logging
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Protocol
 
 from .helpers import FINISHED, STOPPED, HelperProcesses
 from .message import Sender
 from .render import RenderedIssue
+from .senders import Heartbeat, is_dead_sender, sender_identity
 from .store.ledger import (
     CampaignCounts,
     CampaignRecord,
@@ -37,7 +36,16 @@ from .store.ledger import (
 )
 from .store.models import DeliveryStatus
 from .tokens import TokenSigner
-from .transports import CampaignMessage, Outcome, Recipient, Transport, TransportStopError
+from .transports import (
+    CampaignMessage,
+    DeliveryResult,
+    Outcome,
+    Recipient,
+    Transport,
+    TransportStopError,
+)
+
+log = logging.getLogger("pipeline.campaigns")
 
 #: How long a claim may go unrenewed before its sender is presumed dead.
 DEFAULT_LEASE = timedelta(minutes=2)
@@ -54,16 +62,16 @@ class CampaignStore(Protocol):
     def claim(
         self, campaign_id: int, size: int, now: datetime, owner: str, after: int = 0
     ) -> Claim: ...
-    def renew(self, claim: Claim, now: datetime) -> None: ...
-    def record(
-        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: Claim | None = None
-    ) -> None: ...
-    def release(self, delivery_ids: Sequence[int]) -> None: ...
+    def renew(self, claim: Claim, now: datetime) -> bool: ...
+    def record(self, claim: Claim, groups: Sequence[OutcomeGroup], now: datetime) -> None: ...
+    def release(self, claim: Claim, delivery_ids: Sequence[int] | None = None) -> None: ...
     def expire_stale(
         self, campaign_id: int, now: datetime, lease: timedelta, is_dead: Callable[[str], bool]
     ) -> int: ...
     def counts(self, campaign: CampaignRecord) -> CampaignCounts: ...
     def finish_if_done(self, campaign_id: int, now: datetime) -> bool: ...
+    def mark_bounced(self, subscriber_ids: Sequence[int], now: datetime) -> int: ...
+    def still_wanted(self, subscriber_ids: Collection[int]) -> set[int]: ...
 
 
 def stored_issue(campaign: CampaignRecord) -> RenderedIssue:
@@ -75,31 +83,6 @@ def stored_issue(campaign: CampaignRecord) -> RenderedIssue:
         html=campaign.html,
         text=campaign.text,
     )
-
-
-def sender_identity() -> str:
-    """``host:pid`` of this process, recorded on every claim."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def is_dead_sender(owner: str) -> bool:
-    """Whether a claim's owner is a process on this host that no longer exists.
-
-    Senders on other hosts cannot be checked from here; their leases expire.
-    """
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # exists, owned by someone else
-    return False
 
 
 @dataclass(frozen=True)
@@ -129,40 +112,18 @@ class RunResult:
     counts: CampaignCounts
     stopped: str | None = None
     batches: int = 0
+    #: Why retrying cannot help until a person acts (the provider refused the
+    #: credentials or the sender); None when a later retry may succeed.
+    needs_owner: str | None = None
 
 
 _FINAL_STATUS = {
     Outcome.SENT: DeliveryStatus.SENT,
     Outcome.FAILED: DeliveryStatus.FAILED,
     Outcome.UNCERTAIN: DeliveryStatus.UNCERTAIN,
+    # Left (unsubscribed, bounced, erased) while the batch was out: never sent.
+    Outcome.SUPPRESSED: DeliveryStatus.SUPPRESSED,
 }
-
-
-class _Heartbeat:
-    """Renews a claim's lease every ``interval`` seconds while a batch is out."""
-
-    def __init__(self, renew: Callable[[], None], interval: float) -> None:
-        self._renew = renew
-        self._interval = interval
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
-
-    def _beat(self) -> None:
-        while not self._done.wait(self._interval):
-            self._renew()
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._done.set()
-        self._thread.join(timeout=self._interval + 5)
 
 
 class _HeapFreeze:
@@ -282,6 +243,7 @@ class CampaignRunner:
         self._stop = threading.Event()
         self._open: list[Transport] = []
         self._helpers: HelperProcesses | None = None
+        self._owner_reason: str | None = None
 
     @property
     def stopping(self) -> bool:
@@ -295,6 +257,10 @@ class CampaignRunner:
             transport.request_stop()
         if self._helpers is not None:
             self._helpers.stop()
+
+    def expire_stale(self, campaign: CampaignRecord) -> int:
+        """Mark rows of senders that are gone (or whose lease lapsed) uncertain."""
+        return self._store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
 
     def run(
         self,
@@ -311,6 +277,7 @@ class CampaignRunner:
         progress: Callable[[CampaignCounts], None] | None,
     ) -> RunResult:
         store = self._store
+        self._owner_reason = None
         store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())
         message = CampaignMessage(
@@ -336,7 +303,10 @@ class CampaignRunner:
             state.stop("; ".join(problems))
         store.finish_if_done(campaign.id, self._clock())
         return RunResult(
-            counts=store.counts(campaign), stopped=state.stopped, batches=state.batches
+            counts=store.counts(campaign),
+            stopped=state.stopped,
+            batches=state.batches,
+            needs_owner=self._owner_reason,
         )
 
     def _work(
@@ -404,6 +374,9 @@ class CampaignRunner:
     ) -> None:
         store = self._store
         transport = self._transports()
+        # A per-message transport re-checks unsubscribes as it goes (the claim
+        # checked them once, but an SMTP batch can take minutes).
+        transport.watch_unsubscribes(store.still_wanted)
         self._open.append(transport)
         if self._stop.is_set():
             transport.request_stop()
@@ -429,47 +402,64 @@ class CampaignRunner:
                 if progress is not None and state.progress_due():
                     progress(store.counts(campaign))
 
+    def _bounce(self, results: Sequence[DeliveryResult]) -> None:
+        """Subscribers whose mailbox does not exist leave the list, once their rows are recorded."""
+        gone = [
+            r.recipient.subscriber_id
+            for r in results
+            if r.address_gone and r.outcome is Outcome.FAILED and r.recipient.subscriber_id
+        ]
+        if gone:
+            self._store.mark_bounced(gone, self._clock())
+
     def _send_batch(
         self, transport: Transport, message: CampaignMessage, claim: Claim
     ) -> str | None:
         """Send one claimed batch and record it; return a reason to stop, if any."""
         recipients = [self._links.recipient(row) for row in claim.rows]
         renew_every = max(self._lease.total_seconds() / 4, 0.05)
+        heartbeat = Heartbeat(
+            lambda: self._store.renew(claim, self._clock()), renew_every, self._lease, self._clock
+        )
         try:
-            with _Heartbeat(lambda: self._store.renew(claim, self._clock()), renew_every):
+            with heartbeat:
                 results = transport.send_batch(message, recipients)
         except TransportStopError as exc:
             # Nothing of this batch was accepted: it goes back to pending intact.
-            self._store.release([row.delivery_id for row in claim.rows])
+            self._store.release(claim)
+            if exc.needs_owner and self._owner_reason is None:
+                self._owner_reason = str(exc)
             return str(exc)
+        if heartbeat.lost:
+            # Our rows may have been expired (uncertain) meanwhile. Recording
+            # still goes by our claim token: rows expired under it take our
+            # word, rows requeued and claimed by another sender are untouched.
+            log.warning("batch of %d: lease lost while it was out", len(claim.rows))
         # Any other exception leaves the rows in flight; a later run finds the
         # sender gone and reports them as uncertain rather than resending them.
         # Grouped by outcome: a SendGrid batch is typically one group, one UPDATE.
-        by_outcome: dict[tuple[Outcome, str | None, str | None], list[int]] = {}
+        by_outcome: dict[tuple[Outcome, str | None, str | None, str | None], list[int]] = {}
         for r in results:
-            key = (r.outcome, r.message_id, r.error)
+            kind = r.failure_kind.value if r.failure_kind and r.outcome is Outcome.FAILED else None
+            key = (r.outcome, r.message_id, r.error, kind)
             by_outcome.setdefault(key, []).append(r.recipient.delivery_id or 0)
         final = [
-            OutcomeGroup(_FINAL_STATUS[outcome], tuple(ids), message_id, error)
-            for (outcome, message_id, error), ids in by_outcome.items()
+            OutcomeGroup(_FINAL_STATUS[outcome], tuple(ids), message_id, error, kind)
+            for (outcome, message_id, error, kind), ids in by_outcome.items()
             if outcome in _FINAL_STATUS
         ]
-        settled = sum(len(group.delivery_ids) for group in final)
-        self._store.record(
-            final,
-            self._clock(),
-            whole_claim=claim if settled == len(claim.rows) else None,
-        )
+        self._store.record(claim, final, self._clock())
+        self._bounce(results)
         deferred = [
             delivery_id
-            for (outcome, _m, _e), ids in by_outcome.items()
+            for (outcome, _m, _e, _k), ids in by_outcome.items()
             if outcome is Outcome.DEFERRED
             for delivery_id in ids
         ]
         if deferred:
-            self._store.release(deferred)
+            self._store.release(claim, deferred)
             if not self._stop.is_set():
-                reasons = {e for (o, _m, e) in by_outcome if o is Outcome.DEFERRED and e}
+                reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
                 detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
                 return (
                     f"{len(deferred)} message(s) not handed over ({detail}); run send again later"

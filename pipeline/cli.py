@@ -20,16 +20,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
+from . import __version__, status_view
 from .articles import load_articles
 from .campaigns import CampaignRunner
 from .config import Settings, find_config, load_settings
 from .errors import ConfigError, PipelineError, Problem, TemplateError
+from .preflight.command import add_preflight_command
 from .render import render_issue
 from .schedule_cli import schedule_app
 from .series import series_nav, series_problems
 from .service import Newsletter
 from .store.ledger import CampaignCounts
+from .store.reports import CampaignReport
+from .store.stops import StopStore
 from .subscribers import (
     add_subscriber,
     export_csv,
@@ -75,6 +78,9 @@ def _settings(ctx: typer.Context) -> Settings:
 
 def _open(ctx: typer.Context) -> Newsletter:
     return Newsletter(_settings(ctx))
+
+
+add_preflight_command(app, _open)
 
 
 def _table(*headers: str) -> Table:
@@ -194,14 +200,32 @@ def preview(
 # -- sending --------------------------------------------------------------------
 
 
-def _counts_table(rows: list[CampaignCounts]) -> Table:
-    table = _table("campaign", "planned", "pending", "sent", "failed", "uncertain", "suppressed")
-    for c in rows:
-        table.add_row(
-            c.slug,
-            *(str(n) for n in (c.planned, c.pending, c.sent, c.failed, c.uncertain, c.suppressed)),
+def _preflight_gate(newsletter: Newsletter, slug: str | None) -> None:
+    """Refuse to start a campaign that preflight fails (a started one resumes as it is)."""
+    from .preflight import run_preflight
+    from .preflight.command import print_problems
+
+    slug = newsletter.resolve_slug(slug)
+    if newsletter.ledger.get_campaign(slug) is not None:
+        return  # already vetted when it started: a resume must not be held up
+    # Links never block a send: `newsletter preflight` checks them.
+    report = run_preflight(newsletter, slug, links=False)
+    print_problems(report)
+    if not report.ok:
+        raise PipelineError(
+            f"{slug}: not sent: {len(report.failures)} preflight failure(s) above; fix them "
+            "(see `newsletter preflight`) or send with --skip-preflight"
         )
-    return table
+
+
+def _counts_table(rows: list[CampaignCounts]) -> Table:
+    return status_view.counts_table(rows)
+
+
+def _details(lines: list[str]) -> None:
+    # Plain prints: one line each, never wrapped, for people and scripts alike.
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 @app.command()
@@ -222,15 +246,29 @@ def send(
             help="Send again to rows in doubt after a crash (a duplicate rather than a miss).",
         ),
     ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Send again to rows that failed for a reason that may be fixed now (a request "
+            "refused with 400/413, retries run out); never to addresses refused for the person.",
+        ),
+    ] = False,
     plan_only: Annotated[
         bool,
         typer.Option("--plan-only", help="Plan the campaign; leave sending to `worker`."),
+    ] = False,
+    skip_preflight: Annotated[
+        bool,
+        typer.Option("--skip-preflight", help="Send even if `newsletter preflight` fails."),
     ] = False,
 ) -> None:
     """Send an article to every active subscriber; a repeat resumes, never resends."""
     if not (yes or dry_run):
         raise PipelineError("send needs --yes to send (or --dry-run to count only)")
     newsletter = _open(ctx)
+    if not (dry_run or skip_preflight):
+        _preflight_gate(newsletter, slug)
     if plan_only and not dry_run:
         campaign, created = newsletter.plan(newsletter.resolve_slug(slug))
         counts = newsletter.ledger.counts(campaign)
@@ -273,6 +311,7 @@ def send(
             dry_run=dry_run,
             include_new=include_new,
             resend_uncertain=resend_uncertain,
+            retry_failed=retry_failed,
             progress=progress,
             on_runner=runners.append,
         )
@@ -285,11 +324,17 @@ def send(
         out.print(f"{report.added} new subscriber(s) added to the campaign")
     if report.requeued:
         out.print(f"{report.requeued} uncertain row(s) sent again")
+    if report.retried:
+        out.print(f"{report.retried} failed row(s) sent again")
+    failures = newsletter.reports(c.slug)[0].failures if c.failed or c.uncertain else ()
+    _details(status_view.failure_lines(c.slug, failures))
     # Plain prints: one line each, never wrapped, for people and scripts alike.
     if c.sending:
         print(f"{c.slug}: {c.sending} message(s) in flight from another sender", file=sys.stderr)
     if report.stopped:
         print(f"{c.slug}: {report.stopped}", file=sys.stderr)
+    if report.stop is not None:
+        print(report.stop.describe(newsletter.settings.schedule.tz), file=sys.stderr)
     if not report.complete:
         print(
             f"{c.slug}: not everything was delivered: {c.failed} failed, "
@@ -301,6 +346,12 @@ def send(
             ),
             file=sys.stderr,
         )
+        if retryable := status_view.retryable(failures):
+            print(
+                f"{c.slug}: --retry-failed sends the {retryable} failed row(s) again "
+                "whose cause may be fixed",
+                file=sys.stderr,
+            )
         raise typer.Exit(1)
 
 
@@ -321,21 +372,33 @@ def status(
     slug: Annotated[str | None, typer.Argument(help="One campaign (default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Per campaign: planned, sent, failed, uncertain, suppressed."""
+    """Per campaign: the counts by state, why rows failed, who holds rows in flight."""
     newsletter = _open(ctx)
-    rows = newsletter.status(slug)
+    reports = newsletter.reports(slug)
+    rows = [report.counts for report in reports]
+    # Why a campaign stopped with rows pending, and whether it waits for a retry or the owner.
+    stops = {stop.slug: stop for stop in StopStore(newsletter.sessions).all().values()}
+    zone = newsletter.settings.schedule.tz
     if as_json:
         from .web.events import event_counts
 
-        def with_events(counts: CampaignCounts) -> dict[str, Any]:
+        def with_events(report: CampaignReport) -> dict[str, Any]:
             # SendGrid webhook counts (delivered, bounced, opened, clicked) beside the ledger's.
+            counts = report.counts
             campaign = newsletter.ledger.get_campaign(counts.slug)
             extra = event_counts(newsletter.sessions, campaign.id) if campaign else {}
-            return {**counts.as_dict(), **extra}
+            stop = stops.get(counts.slug)
+            stopped = {"stopped": stop.as_dict(zone) if stop else None}
+            return {**report.as_dict(), **extra, **stopped}
 
-        _print_json(with_events(rows[0]) if slug else [with_events(r) for r in rows])
+        _print_json(with_events(reports[0]) if slug else [with_events(r) for r in reports])
         return
     out.print(_counts_table(rows) if rows else "No campaigns yet.")
+    for report in reports:
+        if report.counts.slug in stops:
+            print(stops[report.counts.slug].describe(zone))
+        for line in status_view.detail_lines(report):
+            print(line)  # plain: never wrapped, so a slug is never broken
 
 
 # -- subscribers ----------------------------------------------------------------
@@ -352,7 +415,10 @@ def subscribers_import(
     ) as bar:
         task = bar.add_task("import", total=None)
         report = import_csv(
-            newsletter.sessions, file, progress=lambda rows: bar.update(task, completed=rows)
+            newsletter.sessions,
+            file,
+            progress=lambda rows: bar.update(task, completed=rows),
+            secret_key=newsletter.settings.secret_key.get_secret_value(),
         )
     for problem in report.problems:
         print(problem, file=sys.stderr)
@@ -372,13 +438,15 @@ def subscribers_add(
     last_name: Annotated[str | None, typer.Option("--last-name")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Repeatable.")] = None,
 ) -> None:
-    """Add (or update) one active subscriber."""
+    """Add (or update) one active subscriber; never an address erased by `forget`."""
+    newsletter = _open(ctx)
     record = add_subscriber(
-        _open(ctx).sessions,
+        newsletter.sessions,
         email,
         first_name=first_name,
         last_name=last_name,
         tags=tuple(tag or ()),
+        secret_key=newsletter.settings.secret_key.get_secret_value(),
     )
     out.print(f"{record.email}: {record.status}", markup=False, highlight=False)
 
@@ -392,9 +460,20 @@ def subscribers_remove(ctx: typer.Context, email: Annotated[str, typer.Argument(
 
 @subscribers_app.command("forget")
 def subscribers_forget(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
-    """Erase a person entirely (privacy request)."""
-    forget_subscriber(_open(ctx).sessions, email)
-    out.print(f"{email}: erased", markup=False, highlight=False)
+    """Erase a person entirely (privacy request); only a keyed hash of the address stays."""
+    newsletter = _open(ctx)
+    report = forget_subscriber(
+        newsletter.sessions, email, secret_key=newsletter.settings.secret_key.get_secret_value()
+    )
+    done = "already erased; scrubbed again" if report.already_erased else "erased"
+    out.print(f"{email}: {done}", markup=False, highlight=False)
+    if report.residue is not None:
+        print(
+            f"{email}: the rows are gone, but {report.residue}; run this command again "
+            "when nothing else is using the database",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
 
 
 @subscribers_app.command("list")
@@ -511,8 +590,10 @@ def _serve(newsletter: Newsletter, host: str, port: int) -> None:
     import uvicorn
 
     from .web.app import create_app
+    from .web.server import server_config
 
-    uvicorn.run(create_app(newsletter), host=host, port=port, log_level="warning")
+    # Limits, timeouts and proxy trust: see pipeline/web/server.py and the README.
+    uvicorn.Server(server_config(create_app(newsletter), newsletter.settings, host, port)).run()
 
 
 @app.command()
@@ -547,7 +628,12 @@ def demo(
     csv_path = (
         subscribers_file if subscribers_file.is_absolute() else config.parent / subscribers_file
     )
-    report = import_csv(newsletter.sessions, csv_path, source="sample")
+    report = import_csv(
+        newsletter.sessions,
+        csv_path,
+        source="sample",
+        secret_key=newsletter.settings.secret_key.get_secret_value(),
+    )
     for problem in report.problems:
         print(problem, file=sys.stderr)
     out.print(

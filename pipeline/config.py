@@ -7,6 +7,7 @@ object never shows them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -53,6 +54,9 @@ class EmailSettings(_Section):
     reply_to: str | None = None
     #: Used in "Hi {first_name}," when a subscriber has no first name.
     first_name_fallback: str = "there"
+    #: DKIM selectors preflight looks up under ``_domainkey.{from domain}``;
+    #: empty means the transport's own (SendGrid: s1, s2).
+    dkim_selectors: tuple[str, ...] = ()
 
 
 class WebSettings(_Section):
@@ -64,6 +68,11 @@ class WebSettings(_Section):
     subscribe_per_hour: int = Field(default=20, ge=1)
     #: SendGrid webhook requests whose signed timestamp is further from now are refused.
     webhook_max_age_seconds: int = Field(default=300, ge=10, le=86_400)
+    #: Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto
+    #: `serve` believes; empty (the default) means proxy headers are ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Open connections plus requests in progress `serve` accepts; beyond it, 503.
+    max_connections: int = Field(default=100, ge=1, le=100_000)
 
     @field_validator("base_url")
     @classmethod
@@ -71,6 +80,19 @@ class WebSettings(_Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _ip_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Normalized to networks ("10.0.0.1/8" -> "10.0.0.0/8", "::1" -> "::1/128"): uvicorn
+        # silently treats a network with host bits set as a literal string.
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return tuple(networks)
 
 
 class ScheduleSettings(_Section):
@@ -138,11 +160,25 @@ class SendGridSettings(_Section):
     max_retries: int = Field(default=5, ge=0, le=20)
     #: Cap on one 429 wait, so a bad X-RateLimit-Reset cannot park a send for hours.
     max_rate_limit_wait: float = Field(default=300.0, gt=0)
+    #: The return-path (envelope sender) subdomain SendGrid's domain authentication
+    #: set up, such as ``em1234.example.com``; preflight checks SPF there.
+    return_path_domain: str | None = None
 
 
 class AuthorSettings(_Section):
     bio: str | None = None
     photo_url: str | None = None
+
+
+class PreflightSettings(_Section):
+    """Where preflight asks DNS: the system resolver unless ``nameservers`` names others."""
+
+    #: ``host`` or ``host:port`` entries (a split-horizon setup, or a test server).
+    nameservers: tuple[str, ...] = ()
+    dns_timeout: float = Field(default=3.0, gt=0)
+    link_timeout: float = Field(default=5.0, gt=0)
+    #: The whole link check stops after this many seconds (the rest are warned about).
+    links_total_timeout: float = Field(default=30.0, gt=0)
 
 
 class DatabaseSettings(_Section):
@@ -164,6 +200,7 @@ class Settings(_Section):
     sendgrid: SendGridSettings = SendGridSettings()
     authors: dict[str, AuthorSettings] = {}
     database: DatabaseSettings = DatabaseSettings()
+    preflight: PreflightSettings = PreflightSettings()
     secret_key: SecretStr
     smtp_password: SecretStr | None = None
     sendgrid_api_key: SecretStr | None = None

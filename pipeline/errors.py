@@ -35,6 +35,14 @@ class InvalidAddressError(PipelineError, ValueError):
     """An email address is not deliverable in form."""
 
 
+class UnsafeHeaderError(PipelineError, ValueError):
+    """An outgoing email header would carry a line break or say something else than meant.
+
+    Raised by the message builder whatever the input, so one hostile value
+    (an address, a title) fails that one message instead of reaching a relay.
+    """
+
+
 class TemplateError(PipelineError, ValueError):
     """An email template is missing or does not render."""
 

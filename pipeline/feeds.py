@@ -278,8 +278,13 @@ def parse_feed(document: Fetched, source: str) -> ParsedFeed:
     lenient parser gets, with one line saying so.
     """
     # Bytes in a BytesIO: feedparser would open a str that looks like a path or URL.
+    # resolve_relative_uris=False: feedparser would resolve links inside the content
+    # against the feed's own address, wrong whenever the feed is served from another
+    # host (a feed proxy, a CDN); each entry resolves them against its own page.
     parsed: Any = feedparser.parse(
-        io.BytesIO(document.body), response_headers=dict(document.headers)
+        io.BytesIO(document.body),
+        response_headers=dict(document.headers),
+        resolve_relative_uris=False,
     )
     problems: list[str] = []
     error = parsed.get("bozo_exception") if parsed.get("bozo") else None

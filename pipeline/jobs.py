@@ -22,9 +22,10 @@ from .errors import PipelineError
 from .series import next_due, queue_order
 from .service import Newsletter, SendReport
 from .store.db import make_engine, make_sessionmaker
-from .store.models import CampaignStatus
+from .store.models import CampaignStatus, WaitingFor
 from .store.oneoffs import OneOffStore
 from .store.scheduler_state import SchedulerStateStore
+from .store.stops import StopStore
 
 log = logging.getLogger("pipeline.scheduler")
 
@@ -35,6 +36,10 @@ log = logging.getLogger("pipeline.scheduler")
 _runners: set[CampaignRunner] = set()
 _runners_lock = threading.Lock()
 _closing = threading.Event()
+# Campaigns this process is sending now: a job never starts a second run of
+# one (the scheduler's single worker thread already serializes its jobs; this
+# also holds for anything else in the process that calls them).
+_sending: set[str] = set()
 
 
 def begin_shutdown() -> int:
@@ -73,8 +78,46 @@ def _open(config_path: str, now: datetime | None) -> Newsletter:
     return Newsletter(load_settings(Path(config_path)), clock=_clock(now))
 
 
+def _held_by_preflight(newsletter: Newsletter, slug: str) -> bool:
+    """Run preflight before a campaign starts; on a failure log each fix and hold the send.
+
+    A campaign already started was checked when it started, so resuming it is
+    never held. Links are not checked here: they never block a send.
+    """
+    from .preflight import run_preflight
+
+    if newsletter.ledger.get_campaign(slug) is not None:
+        return False
+    try:
+        report = run_preflight(newsletter, slug, links=False)
+    except PipelineError as exc:
+        log.error("campaign %s: not sent: %s", slug, exc, extra={"slug": slug})
+        return True
+    if report.ok:
+        return False
+    for check in report.failures:
+        log.error("campaign %s: preflight: %s", slug, check.line(), extra={"slug": slug})
+    log.error(
+        "campaign %s: held: %d preflight failure(s); fix them (newsletter preflight %s),"
+        " then `newsletter send %s --yes`",
+        slug,
+        len(report.failures),
+        slug,
+        slug,
+        extra={"slug": slug, "preflight_failures": len(report.failures)},
+    )
+    return True
+
+
 def _send(newsletter: Newsletter, slug: str, why: str) -> SendReport | None:
     """Send (or resume) one campaign with start/end log lines; a PipelineError is logged."""
+    if _held_by_preflight(newsletter, slug):
+        return None
+    with _runners_lock:
+        if slug in _sending:
+            log.info("campaign %s: already being sent in this process; not started twice", slug)
+            return None
+        _sending.add(slug)
     log.info("campaign %s: starting (%s)", slug, why, extra={"slug": slug, "reason": why})
     registered: list[CampaignRunner] = []
 
@@ -84,13 +127,14 @@ def _send(newsletter: Newsletter, slug: str, why: str) -> SendReport | None:
             _runners.add(runner)
 
     try:
-        report = newsletter.send(slug, on_runner=register)
+        report = newsletter.send(slug, on_runner=register, by_scheduler=True)
     except PipelineError as exc:
         log.error("campaign %s: not sent: %s", slug, exc, extra={"slug": slug})
         return None
     finally:
         with _runners_lock:
             _runners.difference_update(registered)
+            _sending.discard(slug)
     c = report.counts
     counts = {
         "planned": c.planned,
@@ -109,7 +153,37 @@ def _send(newsletter: Newsletter, slug: str, why: str) -> SendReport | None:
         *counts.values(),
         extra={"slug": slug, **counts},
     )
+    _log_next_step(newsletter, report)
     return report
+
+
+def _local(newsletter: Newsletter, moment: datetime | None) -> str:
+    return moment.astimezone(newsletter.settings.schedule.tz).isoformat() if moment else "now"
+
+
+def _log_next_step(newsletter: Newsletter, report: SendReport) -> None:
+    """Say what happens to a campaign left with rows pending: a retry, or the owner."""
+    stop, slug = report.stop, report.counts.slug
+    if stop is None:
+        return
+    if stop.waiting_for is WaitingFor.OWNER:
+        log.error(
+            "campaign %s: waiting for the owner, not retried: %s (fix it, then"
+            " `newsletter send %s --yes` or `newsletter schedule resume`)",
+            slug,
+            stop.reason,
+            slug,
+            extra={"slug": slug, "waiting_for": "owner"},
+        )
+    elif stop.retry_at is not None:
+        at = _local(newsletter, stop.retry_at)
+        log.warning(
+            "campaign %s: retry %d at %s",
+            slug,
+            stop.retries,
+            at,
+            extra={"slug": slug, "waiting_for": "retry", "retry_at": at},
+        )
 
 
 def send_due(config_path: str, *, now: datetime | None = None) -> SendReport | None:
@@ -226,18 +300,36 @@ def resume_interrupted(config_path: str, *, now: datetime | None = None) -> list
 
     Runs when a scheduler becomes the leader and when the schedule is resumed.
     Resuming never resends a row (the ledger says what went). While paused it
-    only logs: a pause may be the owner stopping a campaign on purpose.
+    only logs: a pause may be the owner stopping a campaign on purpose. A
+    campaign waiting for its owner is left alone, and so is one waiting for a
+    retry: :func:`retry_stopped` tries it when due, so a restart neither
+    forgets nor hurries the backoff. (A retry a stop interrupted has no time
+    left: it resumes here.)
     """
     if _turned_away("resuming interrupted campaigns"):
         return []
     newsletter = _open(config_path, now)
     try:
+        stops = StopStore(newsletter.sessions).all()
+        waiting = {
+            campaign_id
+            for campaign_id, stop in stops.items()
+            if stop.waiting_for is WaitingFor.OWNER or stop.retry_at is not None
+        }
+        for campaign_id in sorted(waiting):
+            stop = stops[campaign_id]
+            why = (
+                "it waits for the owner"
+                if stop.waiting_for is WaitingFor.OWNER
+                else f"its retry is due at {_local(newsletter, stop.retry_at)}"
+            )
+            log.info("campaign %s: not resumed now: %s", stop.slug, why, extra={"slug": stop.slug})
         unfinished = [
             campaign
             for campaign in reversed(newsletter.ledger.campaigns())
             # Only running ones: a campaign planned with `send --plan-only` is
             # left to the workers.
-            if campaign.status is CampaignStatus.RUNNING
+            if campaign.status is CampaignStatus.RUNNING and campaign.id not in waiting
         ]
         if not unfinished:
             return []
@@ -256,3 +348,46 @@ def resume_interrupted(config_path: str, *, now: datetime | None = None) -> list
         return resumed
     finally:
         newsletter.close()
+
+
+def retry_stopped(config_path: str, *, now: datetime | None = None) -> list[str]:
+    """Try again the campaigns a run left with rows pending, once their backoff is over.
+
+    Runs every few seconds beside the one-off poll, so it looks first with a
+    bare connection. Each due retry is taken with a guarded UPDATE before it
+    runs; the run then records the next stop (the wait doubles, up to 30
+    minutes) or, once nothing is pending, clears it. Campaigns waiting for
+    their owner are never tried. While paused nothing is tried.
+    """
+    if _closing.is_set():
+        return []
+    settings = load_settings(Path(config_path))
+    moment = now or datetime.now(UTC)
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        if SchedulerStateStore(sessions).paused():
+            return []
+        due = StopStore(sessions).due(moment)
+    finally:
+        engine.dispose()
+    if not due:
+        return []
+    newsletter = Newsletter(settings, clock=_clock(now))
+    stops = StopStore(newsletter.sessions)
+    retried: list[str] = []
+    try:
+        for stop in due:
+            if _turned_away(f"retry of {stop.slug}"):
+                break  # it stays due for the next start
+            if not stops.take(stop):
+                continue  # retried by someone else, or sent by hand, since we looked
+            why = f"retry {stop.retries} after: {stop.reason}"
+            if _send(newsletter, stop.slug, why) is not None:
+                retried.append(stop.slug)
+            else:
+                # It could not start (logged): back off as if it had stopped again.
+                stops.record(stop.campaign_id, stop.reason, moment, needs_owner=False)
+    finally:
+        newsletter.close()
+    return retried

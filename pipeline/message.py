@@ -1,9 +1,17 @@
 """Build one RFC 5322 message for one recipient.
 
 Every header value passes through :func:`header_safe`, so a title, name or
-address carrying CR/LF can never start a header of its own. The
-List-Unsubscribe pair (RFC 2369 + RFC 8058 one-click) is set here, centrally,
-for every transport that sends whole messages.
+address carrying CR/LF can never start a header of its own. That is not
+enough on its own: Python's email package decodes RFC 2047 encoded-words
+(``=?utf-8?q?...=0d=0a...?=``) in the values it is given and, on some patch
+versions (3.11.7, 3.12.1), writes the decoded CR/LF raw. So, whatever the
+input and the Python version, the bytes are checked where they are written:
+:data:`HEADER_POLICY` refuses (:class:`UnsafeHeaderError`) any folded header
+with a line break that is not folding whitespace, and :func:`build_message`
+refuses an address holding an encoded-word and checks that ``To`` comes out
+as exactly the one address asked for. The List-Unsubscribe pair (RFC 2369 +
+RFC 8058 one-click) is set here, centrally, for every transport that sends
+whole messages.
 """
 
 from __future__ import annotations
@@ -13,16 +21,55 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING
+
+from .addresses import ENCODED_WORD
+from .errors import UnsafeHeaderError
 
 _WHITESPACE = re.compile(r"\s+")
+# In a folded header (its final CRLF removed): a CRLF not followed by folding
+# whitespace (another header starts), a bare CR or LF, or a continuation line
+# of whitespace only (which some parsers read as the end of the headers).
+# CPython >= 3.11.10 / 3.12.5 runs a similar test (verify_generated_headers);
+# 3.11.7 does not, so it is done here on every version.
+_UNSAFE_BREAK = re.compile(r"\r\n(?![ \t])|\r(?!\n)|(?<!\r)\n|\r\n[ \t]*(?:\r|\n|$)")
+
+
+def _check_folded(name: str, folded: str) -> None:
+    if not folded.endswith("\r\n") or _UNSAFE_BREAK.search(folded[:-2]):
+        raise UnsafeHeaderError(
+            f"refusing to write the {name} header: its value would contain a line break"
+        )
+
+
+if TYPE_CHECKING:
+    _EmailPolicy = EmailPolicy[EmailMessage]
+else:  # not subscriptable at run time
+    _EmailPolicy = EmailPolicy
+
+
+class _CheckedPolicy(_EmailPolicy):
+    """The SMTP policy, refusing any header whose folded bytes break the line."""
+
+    def fold(self, name: str, value: str) -> str:
+        folded = str(super().fold(name, value))
+        _check_folded(name, folded)
+        return folded
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        folded = super().fold_binary(name, value)
+        _check_folded(name, folded.decode("latin-1"))  # one char per byte: breaks stay put
+        return folded
+
+
 # Bodies are encoded under the SMTP policy (quoted-printable lines within 76
 # characters, 7-bit safe for any relay). Headers are then written with lines
 # up to RFC 5322's hard limit: at 78 a long unsubscribe URL cannot be folded at
 # a space and would become an RFC 2047 encoded-word, which mail clients do not
 # decode in List-Unsubscribe.
-HEADER_POLICY = SMTP.clone(max_line_length=998)
+HEADER_POLICY = _CheckedPolicy(linesep="\r\n", max_line_length=998)
 
 
 def header_safe(value: str) -> str:
@@ -68,16 +115,34 @@ def new_message_id(sender: Sender) -> str:
     return make_msgid(domain=sender.domain)
 
 
+def unsafe_address(email: str) -> str | None:
+    """Why ``email`` must not go into a header (stored before it was refused at entry), or None."""
+    # Address() would hand an encoded-word on to the parser, which decodes it
+    # (to CR/LF, or to a second address) when the header is written.
+    if ENCODED_WORD in email or not email.isprintable():
+        return f"refusing to write the address {email!r} into a header (encoded-word or control)"
+    return None
+
+
 def _address(email: str, name: str | None = None) -> Address:
-    username, _, domain = header_safe(email).rpartition("@")
+    if (reason := unsafe_address(email)) is not None:
+        raise UnsafeHeaderError(reason)
+    if ENCODED_WORD in (name or ""):
+        raise UnsafeHeaderError(f"refusing to write the name {name!r} into a header")
+    username, _, domain = email.strip().rpartition("@")
     return Address(display_name=header_safe(name or ""), username=username, domain=domain)
 
 
 def build_message(email: OutgoingEmail) -> EmailMessage:
-    """The MIME message: multipart/alternative with text/plain first, then text/html."""
+    """The MIME message: multipart/alternative with text/plain first, then text/html.
+
+    Raises :class:`UnsafeHeaderError` for a header that would not come out as
+    one line (here, or when the message is serialized with its policy).
+    """
     message = EmailMessage(policy=SMTP)
     message["From"] = _address(email.sender.email, email.sender.name)
-    message["To"] = _address(email.to)
+    to = _address(email.to)
+    message["To"] = to
     if email.sender.reply_to:
         message["Reply-To"] = _address(email.sender.reply_to)
     message["Subject"] = header_safe(email.subject)
@@ -94,4 +159,7 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     # An address with a non-ASCII local part cannot be written as an encoded
     # word; it travels as raw UTF-8 (RFC 6532), which needs SMTPUTF8 to relay.
     message.policy = HEADER_POLICY if email.to.isascii() else HEADER_POLICY.clone(utf8=True)
+    # The To line as it will be written: the one address asked for, nothing else.
+    if message.policy.fold("To", message["To"]) != f"To: {to.addr_spec}\r\n":
+        raise UnsafeHeaderError(f"refusing to write the address {email.to!r} into a header")
     return message

@@ -121,6 +121,32 @@ def _cleaner(base_url: str | None) -> nh3.Cleaner:
     )
 
 
+#: The article column's width in pixels (600 px card less 2 x 32 px padding).
+ARTICLE_IMAGE_WIDTH: Final = 536
+_IMG_RE: Final = re.compile(r"<img\b([^>]*?)\s*/?>")
+_WIDTH_ATTR_RE: Final = re.compile(r'\swidth="(\d*)[^"]*"')
+_HEIGHT_ATTR_RE: Final = re.compile(r'\sheight="[^"]*"')
+
+
+def _sized_image(match: re.Match[str]) -> str:
+    attrs = match.group(1)
+    width = _WIDTH_ATTR_RE.search(attrs)
+    if width and width.group(1) and 0 < int(width.group(1)) <= ARTICLE_IMAGE_WIDTH:
+        return match.group(0)  # the author's own smaller width
+    # A height that went with another width would distort the image: CSS keeps height:auto.
+    attrs = _HEIGHT_ATTR_RE.sub("", _WIDTH_ATTR_RE.sub("", attrs))
+    return f'<img{attrs} width="{ARTICLE_IMAGE_WIDTH}">'
+
+
+def sized_images(fragment: str) -> str:
+    """Give every image a pixel ``width`` (536, or the author's smaller one).
+
+    Outlook for Windows ignores ``max-width`` on images: without the attribute
+    a large image shows at its natural size and breaks the 600 px card.
+    """
+    return _IMG_RE.sub(_sized_image, fragment)
+
+
 def markdown_to_html(markdown: str, *, base_url: str | None = None) -> str:
     """Render Markdown (inline HTML allowed) and sanitize it with an email allow-list.
 
@@ -482,7 +508,9 @@ def render_issue(
     Raises :class:`TemplateError` naming the template file (and line) when a template
     is missing or broken.
     """
-    body_html = markdown_to_html(article.body_markdown, base_url=article.canonical_url)
+    body_html = sized_images(
+        markdown_to_html(article.body_markdown, base_url=article.canonical_url)
+    )
     body_text, words_only = html_to_text(body_html)
     preheader = _preheader(article, words_only)
     context: dict[str, Any] = {

@@ -28,6 +28,7 @@ from .series import queue_order
 from .service import Newsletter
 from .store.oneoffs import OneOffSend, OneOffStore
 from .store.scheduler_state import SchedulerStateStore, SchedulerStatus
+from .store.stops import StopStore
 from .triggers import recurring_trigger
 
 _AT_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
@@ -254,7 +255,13 @@ def schedule_pause(ctx: typer.Context) -> None:
 
 @schedule_app.command("resume")
 def schedule_resume(ctx: typer.Context) -> None:
-    """Release the schedule; held one-off sends still within the catch-up grace go out."""
+    """Release the schedule; held one-off sends still within the catch-up grace go out.
+
+    Campaigns waiting for the owner (credentials or sender refused) are
+    released too: the scheduler tries them again within seconds.
+    """
     newsletter = _newsletter(ctx)
     changed = SchedulerStateStore(newsletter.sessions).set_paused(False, newsletter.clock())
     print("schedule resumed" if changed else "the schedule was not paused")
+    for slug in StopStore(newsletter.sessions).release_owner_waits(newsletter.clock()):
+        print(f"{slug}: no longer waiting for the owner; the scheduler tries it again now")

@@ -10,8 +10,10 @@ firing missed while no scheduler ran is caught up once on start if it is
 within ``[schedule] catch_up_grace``, several are coalesced into one, and
 older ones are skipped and logged. Two more jobs live only in memory: a poll
 that fires due one-off sends (the ``scheduled_sends`` table is their source
-of truth, so the CLI in another process needs no channel to the scheduler)
-and, on becoming leader, a resume of campaigns a stop left half-sent.
+of truth, so the CLI in another process needs no channel to the scheduler),
+a poll that retries campaigns a run left with rows pending once their backoff
+is over (:mod:`pipeline.store.stops`), and, on becoming leader, a resume of
+campaigns a stop or crash left half-sent.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ log = logging.getLogger("pipeline.scheduler")
 RECURRING_JOB = "recurring-send"
 ONE_OFF_JOB = "one-off-sends"
 RESUME_JOB = "resume-interrupted"
+RETRY_JOB = "retry-stopped"
 _ONE_OFF_NAME = "fire due one-off sends"
+_RETRY_NAME = "retry stopped campaigns"
 #: Jobs kept in the project database (APScheduler's own table, ``apscheduler_jobs``).
 _PERSISTENT = "default"
 #: Jobs rebuilt on every start, never stored.
@@ -66,7 +70,8 @@ class _QuietApscheduler(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        overlap = _ONE_OFF_NAME in text and "maximum number of running instances" in text
+        polls = _ONE_OFF_NAME in text or _RETRY_NAME in text
+        overlap = polls and "maximum number of running instances" in text
         return not (overlap or text.startswith("Run time of job"))
 
 
@@ -81,8 +86,8 @@ class Timing:
     ``lease``: how long a leader's lease lasts unrenewed; the leader renews
     every ``renew_every``; a standby tries every ``retry_every``, so it takes
     over at most ``lease + retry_every`` after the leader died (55 s by
-    default: "within a minute"). Due one-off sends are looked for every
-    ``poll_every``. All in seconds.
+    default: "within a minute"). Due one-off sends, and campaigns whose retry
+    is due, are looked for every ``poll_every``. All in seconds.
     """
 
     lease: float = 45.0
@@ -305,6 +310,20 @@ class SchedulerService:
             name=_ONE_OFF_NAME,
             jobstore=_LOCAL,
             next_run_time=datetime.now(UTC),
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+        # Same cadence as the one-off poll: a due retry starts within seconds
+        # of its time (2 minutes after the stop, at first). The backoff itself
+        # lives in the database, so a restart neither forgets nor hurries it.
+        scheduler.add_job(
+            "pipeline.jobs:retry_stopped",
+            trigger="interval",
+            seconds=self.timing.poll_every,
+            args=[self.config_path],
+            id=RETRY_JOB,
+            name=_RETRY_NAME,
+            jobstore=_LOCAL,
             misfire_grace_time=None,
             replace_existing=True,
         )

@@ -22,11 +22,15 @@ from .render import Personalizer, RenderedIssue, render_issue
 from .schedule import planned_dates
 from .series import next_due, queue_order, series_nav
 from .store.db import make_engine, make_sessionmaker, migrate
+from .store.failures import requeue_failed
 from .store.ledger import CampaignCounts, CampaignRecord, Ledger, NewIssue
 from .store.oneoffs import schedule_plan
+from .store.reports import CampaignReport, Reports
+from .store.stops import StopRecord, StopStore
 from .subscribers import normalize_email
 from .tokens import TokenSigner
 from .transports import CampaignMessage, Outcome, Recipient, make_transport
+from .transports.base import RETRYABLE_FAILURES
 from .transports.outbox import write_atomically
 from .triggers import recurring_trigger
 
@@ -71,6 +75,9 @@ class SendReport:
     dry_run: bool
     stopped: str | None = None
     requeued: int = 0
+    retried: int = 0  # failed rows sent again (``retry_failed``)
+    #: Set when the run stopped with rows pending: what it waits for (see ``store.stops``).
+    stop: StopRecord | None = None
 
     @property
     def complete(self) -> bool:
@@ -247,26 +254,52 @@ class Newsletter:
         dry_run: bool = False,
         include_new: bool = False,
         resend_uncertain: bool = False,
+        retry_failed: bool = False,
         progress: Callable[[CampaignCounts], None] | None = None,
         on_runner: Callable[[CampaignRunner], None] | None = None,
+        by_scheduler: bool = False,
     ) -> SendReport:
         """Send an article to every active subscriber; a repeat resumes, never resends.
 
         ``resend_uncertain`` puts rows in doubt back in the queue (the owner
-        prefers a possible duplicate to a possible miss). ``on_runner`` hands
+        prefers a possible duplicate to a possible miss). ``retry_failed`` does
+        so for rows that failed for a reason the owner may have fixed (a
+        request refused, retries run out; never a refusal of the person).
+        ``on_runner`` hands
         the runner to the caller before sending starts, so a signal handler
-        can ask it to stop gracefully.
+        can ask it to stop gracefully. A send by hand (not ``by_scheduler``)
+        answers whatever the campaign's last stop was waiting for; a
+        scheduler's send keeps counting the stops in a row, for the backoff.
         """
         slug = self.resolve_slug(slug)
         if dry_run:
             return self._dry_run(slug, self.ledger.get_campaign(slug))
         campaign, created = self.plan(slug)
         added = 0 if created or not include_new else self.ledger.add_new_subscribers(campaign.id)
-        requeued = self.ledger.requeue_uncertain(campaign.id) if resend_uncertain else 0
+        requeued = 0
+        if resend_uncertain:
+            # Expire first: a batch a crashed sender left in flight is in doubt
+            # only once expired, and it is exactly what the owner means to resend.
+            self.runner().expire_stale(campaign)
+            requeued = self.ledger.requeue_uncertain(campaign.id)
+        retried = (
+            requeue_failed(self.sessions, campaign.id, RETRYABLE_FAILURES) if retry_failed else 0
+        )
+        stops = StopStore(self.sessions)
+        if not by_scheduler:
+            stops.clear(campaign.id)
         runner = self.runner()
         if on_runner is not None:
             on_runner(runner)
         result = runner.run(campaign, progress)
+        stop = stops.after_run(
+            campaign.id,
+            self.clock(),
+            pending=result.counts.pending,
+            stopped=result.stopped,
+            needs_owner=result.needs_owner,
+            asked_to_stop=runner.stopping,
+        )
         return SendReport(
             counts=result.counts,
             created=created,
@@ -274,6 +307,8 @@ class Newsletter:
             dry_run=False,
             stopped=result.stopped,
             requeued=requeued,
+            retried=retried,
+            stop=stop,
         )
 
     def plan(self, slug: str) -> tuple[CampaignRecord, bool]:
@@ -347,9 +382,17 @@ class Newsletter:
 
     def status(self, slug: str | None = None) -> list[CampaignCounts]:
         """Counts per campaign, newest first (or just one)."""
-        if slug is not None:
-            campaign = self.ledger.get_campaign(slug)
-            if campaign is None:
-                raise NotFoundError(f"no campaign for {slug!r} (it has not been sent)")
-            return [self.ledger.counts(campaign)]
-        return [self.ledger.counts(c) for c in self.ledger.campaigns()]
+        return [self.ledger.counts(c) for c in self._campaigns(slug)]
+
+    def reports(self, slug: str | None = None) -> list[CampaignReport]:
+        """``status`` in full: the counts, why rows failed, who holds rows in flight."""
+        reports = Reports(self.sessions)
+        return [reports.report(c.id, self.ledger.counts(c)) for c in self._campaigns(slug)]
+
+    def _campaigns(self, slug: str | None) -> list[CampaignRecord]:
+        if slug is None:
+            return self.ledger.campaigns()
+        campaign = self.ledger.get_campaign(slug)
+        if campaign is None:
+            raise NotFoundError(f"no campaign for {slug!r} (it has not been sent)")
+        return [campaign]

@@ -17,18 +17,27 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TextIO
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .addresses import fast_normalize
+from .addresses import normalize_address
+from .erasure import erased_reason, erasure_digest
 from .errors import InvalidAddressError, NotFoundError, PipelineError, Problem
 from .store.db import refresh_statistics
+from .store.erasure import (
+    any_erased,
+    erase_rows,
+    erased_among,
+    remember_erased,
+    scrub_sqlite,
+    secure_delete,
+)
 from .store.models import (
     LEFT_STATUSES,
     Delivery,
@@ -63,7 +72,7 @@ _KNOWN_COLUMNS = {
     "status": "status",
 }
 
-_Outcome = Literal["added", "updated", "unchanged", "kept_left"]
+_Outcome = Literal["added", "updated", "unchanged", "kept_left", "erased"]
 
 
 class CsvError(PipelineError, ValueError):
@@ -78,6 +87,10 @@ class SubscriberLeftError(SubscriberError):
     """The address left the list; only the person can subscribe it again (consent)."""
 
 
+class SubscriberErasedError(SubscriberError):
+    """The address was erased at the person's request; only the person can bring it back."""
+
+
 def normalize_email(raw: str) -> str:
     """The stored form of an address: validated in form (no DNS) and lower-cased whole.
 
@@ -86,17 +99,12 @@ def normalize_email(raw: str) -> str:
     lower-casing it is what keeps one person from being two subscribers.
     Surrounding whitespace is ignored. An internationalized domain is stored in
     its ASCII (punycode) form, which every mail system accepts; only a
-    non-ASCII local part stays Unicode (it needs SMTPUTF8). Raises
-    :class:`InvalidAddressError` with the validator's reason.
+    non-ASCII local part stays Unicode (it needs SMTPUTF8). An RFC 2047
+    encoded-word (``=?``) or a control character is refused. Raises
+    :class:`InvalidAddressError` with the reason; the one check is
+    :func:`pipeline.addresses.normalize_address`.
     """
-    fast = fast_normalize(raw.strip())
-    if fast is not None:
-        return fast
-    try:
-        validated = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as error:
-        raise InvalidAddressError(f"invalid email address {raw.strip()!r}: {error}") from error
-    return (validated.ascii_email or validated.normalized).lower()
+    return normalize_address(raw)
 
 
 @dataclass(frozen=True)
@@ -163,12 +171,16 @@ def add_subscriber(
     last_name: str | None = None,
     tags: Iterable[str] = (),
     source: str = "cli",
+    secret_key: str | None = None,
 ) -> SubscriberRecord:
     """Add an active subscriber, or update the names and tags of a current one.
 
     A pending subscriber stays pending (they have not confirmed yet). An address
     that left raises :class:`SubscriberLeftError`: adding it back would mail
-    someone who asked not to be mailed.
+    someone who asked not to be mailed. An erased address (its digest under
+    ``secret_key``) raises :class:`SubscriberErasedError`; without the key,
+    any erased address at all raises :class:`SubscriberError` (see
+    :func:`_erased`).
     """
     address = normalize_email(email)
     first, last = _clean_name(first_name), _clean_name(last_name)
@@ -179,6 +191,8 @@ def add_subscriber(
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             with session_factory.begin() as session:
+                if _erased(session, [address], secret_key):
+                    raise SubscriberErasedError(f"{address}: {erased_reason()}")
                 subscriber = _find(session, address)
                 if subscriber is None:
                     subscriber = Subscriber(
@@ -223,36 +237,60 @@ def remove_subscriber(session_factory: sessionmaker[Session], email: str) -> Non
         _suppress_pending(session, [subscriber.id])
 
 
-def forget_subscriber(session_factory: sessionmaker[Session], email: str) -> None:
-    """Erase a person entirely (a privacy request).
+@dataclass(frozen=True)
+class ForgetReport:
+    """What :func:`forget_subscriber` did.
 
-    Their ledger rows stay, so campaign counts still add up, but no longer
-    point at anyone: pending ones become ``suppressed``, error texts (which can
-    quote the address) are blanked, and ``subscriber_id`` becomes NULL before
-    the subscriber row is deleted. Done explicitly rather than relying on the
-    foreign key's ``ON DELETE SET NULL``, which SQLite only honours with
-    ``PRAGMA foreign_keys=ON``. Raises :class:`NotFoundError` for an unknown
-    address.
+    ``residue`` is None when nothing of the address is left in the database
+    files; otherwise it says why some bytes may remain (running the same
+    ``forget`` again later finishes the job).
+    """
+
+    was_subscriber: bool
+    already_erased: bool
+    residue: str | None
+
+
+def forget_subscriber(
+    session_factory: sessionmaker[Session],
+    email: str,
+    *,
+    secret_key: str,
+    now: datetime | None = None,
+) -> ForgetReport:
+    """Erase a person entirely (a privacy request), keeping only a keyed digest.
+
+    Every row naming the address goes or is anonymised (see
+    :func:`pipeline.store.erasure.erase_rows`): the subscriber row with its
+    consent record, webhook events with or without a subscriber id, and the
+    address inside other rows' error texts. Ledger rows stay, pointing at no
+    one, so campaign counts still add up to planned. What is kept is
+    HMAC-SHA256 of the address under ``secret_key`` (``erased_addresses``),
+    which imports, ``subscribers add`` and the webhook refuse.
+
+    On SQLite the deleting transaction overwrites freed bytes, then the file is
+    rebuilt and its WAL emptied (:func:`~pipeline.store.erasure.scrub_sqlite`).
+    Running it again for an erased address is harmless (it scrubs again).
+    Raises :class:`NotFoundError` when nothing in the database names the
+    address and it was never erased.
     """
     address = _lookup_key(email)
-    with session_factory.begin() as session:
+    forms = {address, email.strip().lower()}
+    digest = erasure_digest(secret_key, address)
+    with session_factory.begin() as session, secure_delete(session):
         subscriber = _find(session, address)
-        if subscriber is None:
+        subscriber_id = subscriber.id if subscriber is not None else None
+        session.expunge_all()  # rows are deleted by statement below, not by the ORM
+        touched = erase_rows(session, subscriber_id, forms)
+        first_time = remember_erased(session, digest, now or utcnow())
+        if touched == 0 and first_time:
+            # Rolls back: an address nobody knows is not recorded either.
             raise NotFoundError(f"no subscriber with address {address}")
-        subscriber_id = subscriber.id
-        _suppress_pending(session, [subscriber_id])
-        mine = Delivery.subscriber_id == subscriber_id
-        session.execute(
-            update(Delivery)
-            .where(mine, Delivery.error.is_not(None))
-            .values(error="(erased with the subscriber's data)"),
-            execution_options={"synchronize_session": False},
-        )
-        session.execute(
-            update(Delivery).where(mine).values(subscriber_id=None),
-            execution_options={"synchronize_session": False},
-        )
-        session.delete(subscriber)
+    return ForgetReport(
+        was_subscriber=subscriber_id is not None,
+        already_erased=not first_time,
+        residue=scrub_sqlite(session_factory),
+    )
 
 
 # -- listing and export -----------------------------------------------------------
@@ -365,6 +403,7 @@ def import_csv(
     source: str = "import",
     chunk_size: int = 1000,
     progress: Callable[[int], None] | None = None,
+    secret_key: str | None = None,
 ) -> ImportReport:
     """Import a subscriber CSV (see DESIGN.md, "Subscribers CSV").
 
@@ -378,7 +417,9 @@ def import_csv(
     Existing current subscribers get non-empty names, merged tags and merged
     fields; a row with a leaving status (e.g. from an export) unsubscribes them.
     Addresses that left are never touched. Invalid rows become
-    :class:`Problem` entries (``path:line: reason``) and the rest import.
+    :class:`Problem` entries (``path:line: reason``) and the rest import; so
+    does every row of an address erased at the person's request (its digest
+    under ``secret_key``; see :func:`_erased` for a call without the key).
 
     The file is streamed and written ``chunk_size`` addresses per transaction,
     so an import stopped half-way keeps the chunks already written; running it
@@ -396,15 +437,19 @@ def import_csv(
     problems: list[Problem] = []
     seen: set[str] = set()
     pending: dict[str, _Row] = {}
+    lines: dict[str, list[int]] = {}  # where each pending address appears, for problems
     rows_read = 0
 
     def flush() -> None:
-        outcomes = _write_chunk(session_factory, list(pending.values()), source)
+        outcomes = _write_chunk(session_factory, list(pending.values()), source, secret_key)
         for email, outcome in outcomes.items():
-            if email not in seen:  # a duplicate from an earlier chunk is not counted again
+            if outcome == "erased":
+                problems.extend(Problem(path, line, erased_reason()) for line in lines[email])
+            elif email not in seen:  # a duplicate from an earlier chunk is not counted again
                 seen.add(email)
                 counts[outcome] += 1
         pending.clear()
+        lines.clear()
 
     with _open_text(path) as stream:
         # strict: a stray or unclosed quote is reported instead of silently
@@ -440,6 +485,7 @@ def import_csv(
                 continue
             earlier = pending.get(parsed.email)
             pending[parsed.email] = earlier.merged_with(parsed) if earlier else parsed
+            lines.setdefault(parsed.email, []).append(line)
             if len(pending) >= chunk_size:
                 flush()
                 if progress is not None:
@@ -457,7 +503,8 @@ def import_csv(
         updated=counts["updated"],
         unchanged=counts["unchanged"],
         kept_left=counts["kept_left"],
-        problems=tuple(problems),
+        # Erased rows are found chunk by chunk, after the rows around them.
+        problems=tuple(sorted(problems, key=lambda problem: problem.line)),
     )
 
 
@@ -579,13 +626,16 @@ def _parse_row(cells: list[str], header: _Header, delimiter: str) -> _Row | str:
 
 
 def _write_chunk(
-    session_factory: sessionmaker[Session], rows: list[_Row], source: str
+    session_factory: sessionmaker[Session], rows: list[_Row], source: str, secret_key: str | None
 ) -> dict[str, _Outcome]:
     """Insert or update one chunk in one transaction; the outcome per address."""
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             with session_factory.begin() as session:
-                return _apply_chunk(session, rows, source)
+                erased = _erased(session, [row.email for row in rows], secret_key)
+                kept = [row for row in rows if row.email not in erased]
+                outcomes = _apply_chunk(session, kept, source)
+                return {**outcomes, **dict.fromkeys(erased, "erased")}
         except IntegrityError:
             # A sign-up raced us to one of these addresses; read the chunk again.
             if attempt == _WRITE_ATTEMPTS:
@@ -680,6 +730,23 @@ def _suppress_pending(session: Session, subscriber_ids: list[int]) -> None:
         .values(status=DeliveryStatus.SUPPRESSED),
         execution_options={"synchronize_session": False},
     )
+
+
+def _erased(session: Session, addresses: list[str], secret_key: str | None) -> set[str]:
+    """Which of these normalized addresses were erased at the person's request.
+
+    Without the secret key no digest can be compared, so this refuses to
+    answer (:class:`SubscriberError`) once any address has been erased: a
+    caller that forgot the key must not quietly bring an erased person back.
+    """
+    if secret_key is None:
+        if any_erased(session):
+            raise SubscriberError(
+                "addresses were erased at people's request; recognising them needs the secret key"
+            )
+        return set()
+    digests = {erasure_digest(secret_key, address): address for address in addresses}
+    return {digests[digest] for digest in erased_among(session, digests)}
 
 
 def _find(session: Session, address: str) -> Subscriber | None:

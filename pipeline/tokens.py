@@ -2,8 +2,20 @@
 
 A token names a subscriber by id *and* a short digest of their address, so it
 is not guessable from an id and stops working if the id is ever reused for
-someone else. Each scope has its own salt: an unsubscribe token cannot confirm
-a subscription and a confirm token cannot unsubscribe.
+someone else. The digest is keyed (HMAC-SHA256 with a key derived from the
+secret key, first 16 hex digits): someone who sees a link cannot test guessed
+addresses against it offline. Each scope has its own salt: an unsubscribe
+token cannot confirm a subscription and a confirm token cannot unsubscribe.
+
+Only the exact text a token was issued as verifies: itsdangerous alone also
+accepts other spellings of the same signature bytes (different unused low
+bits in the last base64 character, an added ``=``, stray characters), which
+:func:`_canonical` refuses.
+
+Unsubscribe links sent before the digest was keyed carry an unkeyed SHA-256
+prefix of the address (12 hex digits); they never expire and sit in old
+newsletters, so that form is still accepted, for unsubscribe only. A confirm
+(or any other) token must carry the keyed digest.
 
 Timestamps come from an injectable clock, so expiry is testable without
 sleeping; a verified token also says when it was issued (a confirm link is
@@ -14,8 +26,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -26,6 +39,7 @@ from itsdangerous import (
     TimestampSigner,
     URLSafeTimedSerializer,
 )
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from .errors import TokenError
 
@@ -33,6 +47,12 @@ if TYPE_CHECKING:
     from hashlib import _Hash
 
 Scope = Literal["unsubscribe", "confirm"]
+
+#: Hex digits of the keyed address digest in every token issued now.
+DIGEST_LENGTH = 16
+#: Hex digits of the unkeyed digest in unsubscribe links issued before.
+LEGACY_DIGEST_LENGTH = 12
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -43,15 +63,29 @@ class TokenClaims:
     email_digest: str
     #: When the token was signed (whole seconds, UTC).
     issued_at: datetime | None = None
+    #: How this token's digest is computed from an address (keyed, or the legacy form).
+    digest_of: Callable[[str], str] = field(kw_only=True, repr=False, compare=False)
 
     def matches(self, email: str) -> bool:
         """Whether the token was issued for this address."""
-        return email_digest(email) == self.email_digest
+        return hmac.compare_digest(self.digest_of(email), self.email_digest)
 
 
-def email_digest(email: str) -> str:
-    """A short, stable digest of an address (not reversible to the address)."""
-    return hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:12]
+def legacy_email_digest(email: str) -> str:
+    """The unkeyed digest older unsubscribe links carry (anyone can compute it)."""
+    return hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:LEGACY_DIGEST_LENGTH]
+
+
+def _is_digest(text: str, length: int) -> bool:
+    return len(text) == length and _HEX.issuperset(text)
+
+
+def _canonical(token: str) -> bool:
+    """Whether the signature part of a verified token is spelled as it was issued."""
+    signature = token.rpartition(".")[2]
+    # Decoding ignores what cannot be base64 and the unused low bits; encoding
+    # again gives the one spelling issued, so any other spelling differs here.
+    return base64_encode(base64_decode(signature)).decode("ascii") == signature
 
 
 def _hmac_states(key: bytes) -> tuple[_Hash, _Hash]:
@@ -68,6 +102,20 @@ def _hmac_states(key: bytes) -> tuple[_Hash, _Hash]:
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     return inner, outer
+
+
+class _PreparedHmac:
+    """HMAC-SHA256 under one key, from states keyed once and copied per message."""
+
+    def __init__(self, key: bytes) -> None:
+        self._inner, self._outer = _hmac_states(key)
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def clocked_signer(clock: Callable[[], datetime]) -> type[TimestampSigner]:
@@ -101,7 +149,17 @@ class TokenSigner:
         # test holds the bytes equal; verification still goes through
         # itsdangerous) from hash states keyed once, copied per token: one link
         # per recipient made this a tenth of a send's time.
-        self._inner, self._outer = _hmac_states(self._unsubscribe.derive_key())
+        self._signature = _PreparedHmac(self._unsubscribe.derive_key())
+        # The address digest's key: derived from the secret under its own salt.
+        self._address_key = _PreparedHmac(
+            Signer(
+                secret_key, salt="newsletter-pipeline/address-digest", digest_method=hashlib.sha256
+            ).derive_key()
+        )
+
+    def email_digest(self, email: str) -> str:
+        """The keyed digest of an address a token carries (not reversible, not guessable)."""
+        return self._address_key.digest(email.lower().encode("utf-8")).hex()[:DIGEST_LENGTH]
 
     def _serializer(self, scope: Scope) -> URLSafeTimedSerializer:
         # Built once per scope: issuing a token per recipient is on the hot path.
@@ -113,16 +171,14 @@ class TokenSigner:
 
     def issue(self, scope: Scope, subscriber_id: int, email: str) -> str:
         """A URL-safe token for ``scope``."""
+        digest = self.email_digest(email)
         if scope == "unsubscribe":
-            return self._sign_unsubscribe(f"{subscriber_id}.{email_digest(email)}")
-        return str(self._serializer(scope).dumps([subscriber_id, email_digest(email)]))
+            return self._sign_unsubscribe(f"{subscriber_id}.{digest}")
+        return str(self._serializer(scope).dumps([subscriber_id, digest]))
 
     def _sign_unsubscribe(self, value: str) -> str:
-        inner = self._inner.copy()
-        inner.update(value.encode())
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        signature = base64.urlsafe_b64encode(outer.digest()).rstrip(b"=").decode()
+        raw = self._signature.digest(value.encode())
+        signature = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
         return f"{value}.{signature}"
 
     def verify(self, scope: Scope, token: str, *, max_age: int | None = None) -> TokenClaims:
@@ -138,20 +194,38 @@ class TokenSigner:
         except BadSignature:
             raise TokenError("this link is not valid") from None
         if (
-            not isinstance(payload, list)
+            not _canonical(token)
+            or not isinstance(payload, list)
             or len(payload) != 2
             or not isinstance(payload[0], int)
             or not isinstance(payload[1], str)
+            # Only the keyed digest: the legacy form is accepted for unsubscribe alone.
+            or not _is_digest(payload[1], DIGEST_LENGTH)
         ):
             raise TokenError("this link is not valid")
-        return TokenClaims(subscriber_id=payload[0], email_digest=payload[1], issued_at=issued_at)
+        return TokenClaims(
+            subscriber_id=payload[0],
+            email_digest=payload[1],
+            issued_at=issued_at,
+            digest_of=self.email_digest,
+        )
 
     def _verify_unsubscribe(self, token: str) -> TokenClaims:
         try:
             value = self._unsubscribe.unsign(token).decode()
         except (BadSignature, UnicodeError):
             raise TokenError("this link is not valid") from None
-        subscriber_id, _, digest = value.partition(".")
-        if not subscriber_id.isdigit() or len(digest) != 12:
+        if not _canonical(token):
             raise TokenError("this link is not valid")
-        return TokenClaims(subscriber_id=int(subscriber_id), email_digest=digest)
+        subscriber_id, _, digest = value.partition(".")
+        if not subscriber_id.isascii() or not subscriber_id.isdigit():
+            raise TokenError("this link is not valid")
+        if _is_digest(digest, DIGEST_LENGTH):
+            digest_of = self.email_digest
+        elif _is_digest(digest, LEGACY_DIGEST_LENGTH):
+            digest_of = legacy_email_digest  # a link sent before digests were keyed
+        else:
+            raise TokenError("this link is not valid")
+        return TokenClaims(
+            subscriber_id=int(subscriber_id), email_digest=digest, digest_of=digest_of
+        )

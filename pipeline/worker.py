@@ -4,8 +4,8 @@ Any number of workers, on any number of machines sharing one PostgreSQL
 database, can run at once: each batch is claimed with a guarded UPDATE (and
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so no row is ever handed to two
 workers. A worker that dies mid-batch leaves its rows in flight; the next run
-over that campaign finds them (a dead process on the same host, or a lease
-not renewed in time) and reports them as uncertain.
+over that campaign finds them (a dead process in the same PID namespace, or
+a lease not renewed in time) and reports them as uncertain.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,14 +13,59 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SLUG = "hip-pain-massage-therapy"
 
 
-def copy_sample_folder(target: Path) -> Path:
-    """Copy the repository's sample newsletter folder; return its settings file."""
+#: The sample clinic's sender domain (``[email] from_email`` in newsletter.toml).
+SAMPLE_DOMAIN = "cloudformmassage.com.au"
+
+_dns_lock = threading.Lock()
+_dns_servers = ExitStack()
+_sample_nameserver: str | None = None
+
+
+def sample_nameserver() -> str:
+    """A loopback DNS server answering for the sample clinic as a correct setup would.
+
+    Started once per test process and kept for its life. ``send`` and scheduled
+    firings run preflight, whose DNS checks must never ask this machine's
+    resolver (tests are hermetic): the sample folder's ``[preflight]
+    nameservers`` points here, at SPF (covering loopback SMTP and SendGrid),
+    SendGrid's DKIM CNAMEs and a DMARC record.
+    """
+    global _sample_nameserver
+    with _dns_lock:
+        if _sample_nameserver is None:
+            from tests import preflight_zones
+            from tests.dns_server import dns_server, txt
+
+            zone = {
+                name.replace("example.com", SAMPLE_DOMAIN): [
+                    record.replace("example.com", SAMPLE_DOMAIN) for record in records
+                ]
+                for name, records in preflight_zones.correct_own_spf().items()
+            }
+            zone[SAMPLE_DOMAIN] = [
+                f"MX 10 mail.{SAMPLE_DOMAIN}.",
+                txt("v=spf1 ip4:127.0.0.0/8 include:sendgrid.net -all"),
+            ]
+            _sample_nameserver = _dns_servers.enter_context(dns_server(zone))
+        return _sample_nameserver
+
+
+def copy_sample_folder(target: Path, *, hermetic_dns: bool = True) -> Path:
+    """Copy the repository's sample newsletter folder; return its settings file.
+
+    With ``hermetic_dns`` (the default) the copy's preflight asks the loopback
+    DNS server of :func:`sample_nameserver`, never the machine's resolver.
+    """
     target.mkdir(parents=True, exist_ok=True)
     for name in ("newsletter.toml", "sample-subscribers.csv"):
         shutil.copyfile(ROOT / name, target / name)
     for folder in ("articles", "templates"):
         shutil.copytree(ROOT / folder, target / folder)
-    return target / "newsletter.toml"
+    config = target / "newsletter.toml"
+    if hermetic_dns:
+        with config.open("a", encoding="utf-8") as settings:
+            settings.write(f'\n[preflight]\nnameservers = ["{sample_nameserver()}"]\n')
+    return config
 
 
 class FixedClock:

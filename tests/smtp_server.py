@@ -166,16 +166,21 @@ class RecordingHandler:
 
     # -- configuration (test thread) --
 
-    def refuse(self, address: str, code: int = 550, times: int | None = None) -> None:
-        """Refuse RCPT TO ``address`` with ``code`` (always, or the first ``times`` tries)."""
+    def refuse(
+        self, address: str, code: int = 550, times: int | None = None, text: str | None = None
+    ) -> None:
+        """Refuse RCPT TO ``address`` with ``code`` (always, or the first ``times`` tries).
+
+        ``text`` replaces the default reply text after the code (a 5xx says
+        "5.1.1 <address>: Recipient address rejected: User unknown").
+        """
         kind = "Recipient address rejected: " + (
             "Greylisted, try again later" if 400 <= code < 500 else "User unknown"
         )
         status = "4.7.1" if 400 <= code < 500 else "5.1.1"
+        reply = f"{code} {text}" if text is not None else f"{code} {status} <{address}>: {kind}"
         with self._lock:
-            self._refusals[address.lower()] = _Refusal(
-                code, f"{code} {status} <{address}>: {kind}", times
-            )
+            self._refusals[address.lower()] = _Refusal(code, reply, times)
 
     def drop_after(self, number: int) -> None:
         """Drop the connection at the next command after the ``number``-th message."""
@@ -411,9 +416,11 @@ class SmtpTestServer:
         """Connections opened by clients since the server started."""
         return self.handler.connections
 
-    def refuse(self, address: str, code: int = 550, times: int | None = None) -> None:
+    def refuse(
+        self, address: str, code: int = 550, times: int | None = None, text: str | None = None
+    ) -> None:
         """See :meth:`RecordingHandler.refuse`."""
-        self.handler.refuse(address, code, times)
+        self.handler.refuse(address, code, times, text)
 
     def drop_after(self, number: int) -> None:
         """See :meth:`RecordingHandler.drop_after`."""

@@ -227,7 +227,7 @@ def test_a_claim_looks_past_its_last_row_then_back_from_the_start(
     ledger, now = newsletter.ledger, newsletter.clock()
     first = ledger.claim(campaign.id, 2, now, "test:1")
     ids = [r.delivery_id for r in first.rows]
-    ledger.release([ids[0]])
+    ledger.release(first, [ids[0]])
     second = ledger.claim(campaign.id, 2, now, "test:1", after=ids[-1])
     assert all(r.delivery_id > ids[-1] for r in second.rows) and len(second.rows) == 2
     last = ledger.claim(campaign.id, 2, now, "test:1", after=second.rows[-1].delivery_id)

@@ -283,6 +283,38 @@ def test_kill_9_mid_campaign_then_resume(
     _exactly_once(sendgrid_server, emails)
 
 
+def test_one_resend_uncertain_run_after_kill_9_finishes_the_campaign(
+    sendgrid_server: SendGridServer,
+    clinic: tuple[Path, list[str]],
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    config, emails = clinic
+    db = database_url
+    _import(config, sendgrid_server, tmp_path, db)
+    sendgrid_server.script(None, Hang(accept=True))
+    first = ("send", SAMPLE_SLUG, "--yes", "--skip-preflight")  # preflight is not the point here
+    sender = _cli(config, sendgrid_server, *first, database_url=db)
+    sendgrid_server.wait_for_requests(2, timeout=60)
+    sender.send_signal(signal.SIGKILL)
+    sender.wait(timeout=30)
+    sendgrid_server.release()
+    # The killed batch is still `sending`: the flag must expire it before requeueing it.
+    resend = _cli(
+        config, sendgrid_server, "send", SAMPLE_SLUG, "--resend-uncertain", "--yes", database_url=db
+    )
+    out, err = resend.communicate(timeout=120)
+    assert resend.returncode == 0, err
+    assert "1000 uncertain row(s) sent again" in out
+    counts = _status(config, sendgrid_server, db)
+    assert counts["sent"] == counts["planned"] == 2500
+    assert counts["uncertain"] == counts["sending"] == counts["pending"] == 0
+    # The owner chose a duplicate over a miss: the batch in doubt went twice, nobody else.
+    delivered = collections.Counter(sendgrid_server.delivered_addresses())
+    assert set(delivered) == set(emails)
+    assert sum(1 for n in delivered.values() if n == 2) == 1000 and max(delivered.values()) == 2
+
+
 def test_two_senders_at_once_never_send_a_row_twice(
     sendgrid_server: SendGridServer, tmp_path: Path, database_url: str
 ) -> None:
@@ -314,8 +346,17 @@ def test_sigterm_finishes_the_batch_in_hand_and_leaves_the_ledger_consistent(
     sender.send_signal(signal.SIGTERM)
     # Answer the batch in hand only once the sender has taken the signal in.
     assert sender.stderr is not None
+    stderr = sender.stderr
+
+    def _until_stopping() -> str:
+        # Preflight's warnings come first; the line that matters follows them.
+        for line in iter(stderr.readline, ""):
+            if "stopping after the batch in hand" in line:
+                return line
+        return ""
+
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        line = pool.submit(sender.stderr.readline).result(timeout=30)
+        line = pool.submit(_until_stopping).result(timeout=30)
     assert "stopping after the batch in hand" in line
     sendgrid_server.release()
     _out, err = sender.communicate(timeout=60)

@@ -593,6 +593,28 @@ def test_relative_links_over_http_resolve_against_the_final_url(
     assert f"({server.url('/images/desk.jpg')})" in article.body_markdown
 
 
+def test_relative_links_resolve_against_the_entrys_page_not_the_feed_host(
+    server: FeedServer, articles: Path
+) -> None:
+    # The feed comes through a proxy on another host; the entries live on the blog.
+    body = (
+        (FEEDS / "relative-links.xml")
+        .read_bytes()
+        .replace(
+            b"<link>/blog/posture-at-the-desk</link>",
+            b"<link>https://relative.example/blog/posture-at-the-desk</link>",
+        )
+    )
+    server.routes["/proxy/feed.xml"] = Route(body=body)
+    report = run(server.url("/proxy/feed.xml"), articles)
+    assert report.problems == ()
+    article = read_article(articles / "posture-at-the-desk.md", SYDNEY)
+    assert "(https://relative.example/contact)" in article.body_markdown
+    assert "(https://relative.example/blog/images/chair.jpg)" in article.body_markdown
+    assert article.image == "https://relative.example/images/desk.jpg"
+    assert "127.0.0.1" not in article.body_markdown
+
+
 @pytest.mark.parametrize(
     ("route", "message"),
     [

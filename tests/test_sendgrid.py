@@ -7,9 +7,11 @@ import json
 import logging
 import shutil
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -574,6 +576,117 @@ def test_dropped_connection_is_uncertain(
     assert len(sendgrid_server.requests) == 1 and sleep.calls == []
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_is_uncertain_after_exactly_one_request(
+    status: int,
+    transport: SendGridTransport,
+    message: CampaignMessage,
+    sendgrid_server: SendGridServer,
+    sleep: FakeSleep,
+) -> None:
+    # An edge proxy's 502/504 can come after SendGrid took the request: sent
+    # again, the whole batch could arrive twice.
+    sendgrid_server.script(Reply.error(status, "gateway trouble"))
+    with transport:
+        results = transport.send_batch(message, people(1200))
+    assert outcomes(results[:1000]) == {Outcome.UNCERTAIN: 1000}
+    assert f"{status}" in (results[0].error or "")
+    assert "may have been accepted" in (results[0].error or "")
+    # nothing more is tried after a request in doubt: the rest wait for a later run
+    assert outcomes(results[1000:]) == {Outcome.DEFERRED: 200}
+    assert len(sendgrid_server.requests) == 1 and sleep.calls == []
+
+
+def test_503_then_202_is_sent_after_one_retry(
+    transport: SendGridTransport,
+    message: CampaignMessage,
+    sendgrid_server: SendGridServer,
+    sleep: FakeSleep,
+) -> None:
+    # 503 says the service did not take the request: retrying cannot double-send.
+    sendgrid_server.script(Reply.error(503, "service unavailable"))
+    with transport:
+        results = transport.send_batch(message, people(3))
+    assert outcomes(results) == {Outcome.SENT: 3}
+    assert [r.status for r in sendgrid_server.requests] == [503, 202]
+    assert len(sleep.calls) == 1
+    assert Counter(sendgrid_server.delivered_addresses()) == {r.email: 1 for r in people(3)}
+
+
+class _Announced(logging.Handler):
+    """Sets ``event`` when a log line containing ``text`` is emitted (no polling)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(Reply.rate_limited(reset=time.time() + 3600), id="429-long-reset"),
+        pytest.param(Reply.error(503, "service unavailable"), id="503-backoff"),
+    ],
+)
+def test_a_stop_ends_a_real_wait_within_a_second(
+    answer: Reply,
+    settings: Settings,
+    message: CampaignMessage,
+    sendgrid_server: SendGridServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The real wait (no injected sleep), with a wall clock so X-RateLimit-Reset
+    # is an hour away (capped at max_rate_limit_wait, 300 s), and a backoff of
+    # a minute for the 503.
+    transport = SendGridTransport.from_env(
+        TransportEnv(settings=tweak(settings, max_retries=10), clock=lambda: datetime.now(UTC))
+    )
+    monkeypatch.setattr(sendgrid_module, "BACKOFF_BASE", 60.0)
+    monkeypatch.setattr(transport, "_jitter", lambda: 1.0)
+    sendgrid_server.always(answer)
+    caplog.set_level(logging.INFO, logger=sendgrid_module.__name__)
+    announced = _Announced("trying again in")
+    logging.getLogger(sendgrid_module.__name__).addHandler(announced)
+    results: list[DeliveryResult] = []
+    try:
+        with transport:
+            worker = threading.Thread(
+                target=lambda: results.extend(transport.send_batch(message, people(3))),
+                daemon=True,
+            )
+            worker.start()
+            assert announced.event.wait(10), "the transport never started waiting"
+            stopped_at = time.monotonic()
+            transport.request_stop()  # what SIGTERM does, through the runner
+            worker.join(timeout=5)
+            took = time.monotonic() - stopped_at
+    finally:
+        logging.getLogger(sendgrid_module.__name__).removeHandler(announced)
+    assert not worker.is_alive(), "the wait was not interrupted"
+    assert took < 1.0
+    # never handed over: DEFERRED, so the ledger puts them back to pending
+    assert outcomes(results) == {Outcome.DEFERRED: 3}
+    assert results[0].error == "stopped"
+    assert len(sendgrid_server.requests) == 1
+    assert sendgrid_server.delivered_addresses() == []
+
+
+def test_a_batch_is_not_started_after_a_stop(
+    transport: SendGridTransport, message: CampaignMessage, sendgrid_server: SendGridServer
+) -> None:
+    transport.request_stop()
+    with transport:
+        results = transport.send_batch(message, people(2))
+    assert outcomes(results) == {Outcome.DEFERRED: 2}
+    assert sendgrid_server.requests == []
+
+
 # -- construction --------------------------------------------------------------------
 
 
@@ -734,3 +847,18 @@ def test_a_request_body_prints_as_its_size_not_its_addresses() -> None:
     for shown in (str(payload), repr(payload), f"{payload}", f"{payload}"):
         assert "ana@example.com" not in shown
         assert "bytes of JSON" in shown
+
+
+def test_an_address_holding_an_encoded_word_never_goes_to_sendgrid(
+    transport: SendGridTransport,
+    message: CampaignMessage,
+    sendgrid_server: SendGridServer,
+) -> None:
+    # Stored before the address check refused it (issue 12): SendGrid writes the
+    # headers itself, so such an address fails here instead of being handed over.
+    hostile = Recipient("=?utf-8?q?v=40evil.example=2C_w?=@example.com", "Eve", "https://x/u/8")
+    with transport:
+        results = transport.send_batch(message, [*people(2), hostile])
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT, Outcome.FAILED]
+    assert "refusing to write the address" in (results[2].error or "")
+    assert sorted(sendgrid_server.delivered_addresses()) == sorted(r.email for r in people(2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,53 @@ def test_a_stop_requested_during_a_backoff_wait_ends_the_batch_early(
 
         assert outcomes(results) == [Outcome.DEFERRED] * 3
         assert waits == [1.0]
+        assert server.messages == []
+
+
+class _Announced(logging.Handler):
+    """Sets ``event`` when a log line containing ``text`` is emitted (no polling)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def test_a_stop_ends_a_real_backoff_wait_within_a_second(base_settings: Settings) -> None:
+    with SmtpTestServer() as server:
+        settings = configure(base_settings, server.port, max_retries=5)
+        people = recipients(3)
+        server.refuse(people[0].email, code=451)
+        # The real wait (no injected sleep): a minute before the first retry.
+        transport = SmtpTransport(
+            settings.smtp, from_email=settings.email.from_email, password=None,
+            clock=FixedClock(), backoff=60.0,
+        )  # fmt: skip
+        announced = _Announced("retry 1 of 5 in 60.0 s")
+        logger = logging.getLogger("pipeline.transports.smtp")
+        logger.addHandler(announced)
+        results: list[DeliveryResult] = []
+        try:
+            with transport:
+                worker = threading.Thread(
+                    target=lambda: results.extend(transport.send_batch(campaign(settings), people)),
+                    daemon=True,
+                )
+                worker.start()
+                assert announced.event.wait(10), "the transport never started waiting"
+                stopped_at = time.monotonic()
+                transport.request_stop()  # what SIGTERM does, through the runner
+                worker.join(timeout=5)
+                took = time.monotonic() - stopped_at
+        finally:
+            logger.removeHandler(announced)
+        assert not worker.is_alive(), "the wait was not interrupted"
+        assert took < 1.0
+        assert outcomes(results) == [Outcome.DEFERRED] * 3
         assert server.messages == []
 
 

@@ -17,6 +17,7 @@ from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.models import Campaign, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from pipeline.subscribers import (
     CsvError,
+    SubscriberErasedError,
     SubscriberLeftError,
     SubscriberRecord,
     add_subscriber,
@@ -30,6 +31,9 @@ from pipeline.subscribers import (
 )
 
 Sessions = sessionmaker[Session]
+
+#: The secret key erased addresses are hashed with.
+KEY = "subscribers-test-secret"
 
 
 def _database(path: Path) -> tuple[Engine, Sessions]:
@@ -472,7 +476,7 @@ def test_forget_erases_the_person_but_keeps_the_ledger_counts(sessions: Sessions
                 error="550 ann@example.com: no such user",
             )
         )
-    forget_subscriber(sessions, "ann@example.com")
+    forget_subscriber(sessions, "ann@example.com", secret_key=KEY)
     assert set(everyone(sessions)) == {"bo@example.com"}
     rows = deliveries(sessions)
     assert len(rows) == 3
@@ -487,14 +491,17 @@ def test_forget_erases_the_person_but_keeps_the_ledger_counts(sessions: Sessions
 
 def test_forget_of_an_unknown_address_is_not_found(sessions: Sessions) -> None:
     with pytest.raises(NotFoundError):
-        forget_subscriber(sessions, "nobody@example.com")
+        forget_subscriber(sessions, "nobody@example.com", secret_key=KEY)
 
 
-def test_a_forgotten_address_can_be_added_again_as_someone_new(sessions: Sessions) -> None:
+def test_a_forgotten_address_is_not_added_again(sessions: Sessions) -> None:
+    # Only the person's own double opt-in brings it back (tests/test_erasure.py).
     add_subscriber(sessions, "ann@example.com", first_name="Ann")
     remove_subscriber(sessions, "ann@example.com")
-    forget_subscriber(sessions, "ann@example.com")
-    assert add_subscriber(sessions, "ann@example.com").status == SubscriberStatus.ACTIVE
+    forget_subscriber(sessions, "ann@example.com", secret_key=KEY)
+    with pytest.raises(SubscriberErasedError, match="erased at the person's request"):
+        add_subscriber(sessions, "Ann@Example.com", secret_key=KEY)
+    assert count(sessions) == 0
 
 
 # -- listing and export ----------------------------------------------------------------------

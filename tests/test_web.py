@@ -58,11 +58,25 @@ def make_newsletter(
     return newsletter
 
 
+class _DeliveringTransport(httpx.ASGITransport):
+    """After each request the app's confirmation sender makes one pass, as ``serve``'s
+    thread does the moment the form wakes it (so a test can read the email at once)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        self.app.state.confirmations.step()  # type: ignore[attr-defined]
+        return response
+
+
 def web_client(
-    app: FastAPI, *, ip: str = "127.0.0.1", raise_errors: bool = True
+    app: FastAPI, *, ip: str = "127.0.0.1", raise_errors: bool = True, deliver: bool = True
 ) -> httpx.AsyncClient:
-    """An httpx client talking to the app in-process, as if from ``ip``."""
-    transport = httpx.ASGITransport(app=app, client=(ip, 50123), raise_app_exceptions=raise_errors)
+    """An httpx client talking to the app in-process, as if from ``ip``.
+
+    ``deliver=False`` leaves queued confirmation emails to the test (``step()``).
+    """
+    kind = _DeliveringTransport if deliver else httpx.ASGITransport
+    transport = kind(app=app, client=(ip, 50123), raise_app_exceptions=raise_errors)
     return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
 
 
@@ -137,7 +151,7 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert "script-src" not in headers["Content-Security-Policy"]  # no script, anywhere
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
-    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Referrer-Policy"] == "same-origin"
 
 
 # -- fixtures ---------------------------------------------------------------------------
@@ -239,7 +253,7 @@ async def test_an_unsubscribe_link_for_an_erased_person_changes_nothing(
     from pipeline.subscribers import forget_subscriber
 
     url = unsubscribe_url(newsletter, "sam.nguyen@example.com")
-    forget_subscriber(newsletter.sessions, "sam.nguyen@example.com")
+    forget_subscriber(newsletter.sessions, "sam.nguyen@example.com", secret_key=SECRET)
     response = await client.post(url, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert "Resubscribe" not in response.text  # nothing on record to undo

@@ -8,7 +8,7 @@ on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,9 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     String,
-    Table,
     and_,
-    bindparam,
     exists,
     func,
     insert,
@@ -33,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from .db import refresh_statistics
+from .failures import mark_bounced
 from .models import (
     Campaign,
     CampaignStatus,
@@ -41,6 +40,7 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
+from .writeback import record_outcomes, release_rows
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class OutcomeGroup:
     delivery_ids: tuple[int, ...]
     message_id: str | None = None
     error: str | None = None
+    failure_kind: str | None = None  # why a failed group failed (transports.base.FailureKind)
 
 
 @dataclass(frozen=True)
@@ -125,12 +126,6 @@ class NewIssue:
     html: str
     text: str
     transport: str
-
-
-#: The columns ``record`` writes.
-_RECORDED = ("status", "message_id", "error", "sent_at", "claim_token")
-#: How often a claim that lost every row to a concurrent sender is retried.
-_CLAIM_ATTEMPTS = 20
 
 
 def _status_is(status: DeliveryStatus) -> ColumnElement[bool]:
@@ -227,6 +222,23 @@ class Ledger:
             query = select(func.count()).where(Subscriber.status == SubscriberStatus.ACTIVE)
             return int(session.scalar(query) or 0)
 
+    def still_wanted(self, subscriber_ids: Collection[int]) -> set[int]:
+        """Of these subscribers, the ones still active: one primary-key lookup.
+
+        A per-message transport asks this every few dozen messages of a batch,
+        so that someone who leaves while a long batch is out is not mailed.
+        """
+        if not subscriber_ids:
+            return set()
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Subscriber.id).where(
+                    Subscriber.id.in_(list(subscriber_ids)),
+                    Subscriber.status == SubscriberStatus.ACTIVE,
+                )
+            )
+            return set(rows)
+
     def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]:
         """Create the campaign and snapshot the audience in one transaction.
 
@@ -322,17 +334,22 @@ class Ledger:
         until autovacuum next analyzes), and each claim would then step over
         all the rows sent so far. Nothing past ``after``: the search starts
         again from the beginning, for rows given back or skipped meanwhile.
+
+        Rows taken but all suppressed (everyone in them left) say nothing
+        about the rest, so the search goes on at once: however long a run of
+        suppressed rows, an empty claim means no row is pending.
         """
-        for _ in range(_CLAIM_ATTEMPTS):
-            claim = self._claim_once(campaign_id, size, now, owner, after)
+        while True:
+            claim, taken = self._claim_once(campaign_id, size, now, owner, after)
             if claim.rows:
                 return claim
+            if taken > 0:
+                continue  # every row taken was suppressed: they are no longer pending
             if after:
                 after = 0
                 continue
             if not self._has_pending(campaign_id):
                 return claim
-        return claim
 
     def _has_pending(self, campaign_id: int) -> bool:
         """Whether rows are still pending, once claims running elsewhere have settled.
@@ -353,7 +370,8 @@ class Ledger:
 
     def _claim_once(
         self, campaign_id: int, size: int, now: datetime, owner: str, after: int
-    ) -> Claim:
+    ) -> tuple[Claim, int]:
+        """One guarded claim: the rows to send, and how many rows it took (suppressed too)."""
         token = uuid.uuid4().hex
         claimable = (
             select(Delivery.id)
@@ -370,7 +388,10 @@ class Ledger:
             .with_for_update(skip_locked=True)
             # MATERIALIZED: evaluated once. Folded into the UPDATE as a plain
             # subquery, PostgreSQL may re-run it and claim more than ``size``.
-            .cte("claimable")
+            # Nested inside the IN (...): Python's sqlite3 reports no rowcount
+            # (-1) for a statement that starts with WITH, and the count taken
+            # tells a claim whose rows were all suppressed from an empty one.
+            .cte("claimable", nesting=True)
             .prefix_with("MATERIALIZED")
         )
         candidates = select(claimable.c.id)
@@ -391,7 +412,7 @@ class Ledger:
                 )
             )
             if not taken:
-                return Claim(campaign_id=campaign_id, token=token, rows=[])
+                return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
             rows = connection.execute(
                 select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
                 .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -424,12 +445,16 @@ class Ledger:
                     )
                     .values(status=DeliveryStatus.SUPPRESSED, claim_token=None)
                 )
-        return Claim(campaign_id=campaign_id, token=token, rows=claimed)
+        return Claim(campaign_id=campaign_id, token=token, rows=claimed), taken
 
-    def renew(self, claim: Claim, now: datetime) -> None:
-        """Extend the lease on a claim still in flight (the sender is alive)."""
+    def renew(self, claim: Claim, now: datetime) -> bool:
+        """Extend the lease on a claim still in flight; whether the claim still holds.
+
+        False when no row of the claim is in flight any more: another process
+        expired it (the rows are ``uncertain`` now), so this sender lost its lease.
+        """
         with self._sessions.begin() as session:
-            session.execute(
+            result = session.execute(
                 update(Delivery)
                 .where(
                     Delivery.campaign_id == claim.campaign_id,
@@ -439,85 +464,29 @@ class Ledger:
                 .values(claimed_at=now),
                 execution_options={"synchronize_session": False},
             )
+            return _rowcount(result) > 0
 
-    def record(
-        self, groups: Sequence[OutcomeGroup], now: datetime, whole_claim: Claim | None = None
-    ) -> None:
-        """Store final outcomes; only rows still in ``sending`` are changed.
+    def record(self, claim: Claim, groups: Sequence[OutcomeGroup], now: datetime) -> None:
+        """Store final outcomes of a claim's rows, matched by its token (see writeback).
 
         Each group of several rows (a SendGrid request: one status, one
         message id) is one UPDATE; single rows (one Message-ID per SMTP
-        message) go in one executemany. ``whole_claim`` says
-        the groups cover every row of that claim, so a single group is
-        written by token instead of by a list of ids.
+        message) go in one executemany; one group covering the whole claim is
+        written by token. Rows expired to ``uncertain`` under the same token
+        take the sender's word; rows claimed by someone else since are untouched.
         """
         groups = [g for g in groups if g.delivery_ids]
         if not groups:
             return
-        table = Delivery.__table__
-        assert isinstance(table, Table)
-        # By token: inline, to use ix_deliveries_in_flight. By id (the primary
-        # key) a bound value is fine, and executemany allows nothing else.
-        in_flight = _status_is(DeliveryStatus.SENDING)
-        still_sending = table.c.status == DeliveryStatus.SENDING.value
-
-        def values(group: OutcomeGroup) -> dict[str, Any]:
-            return {
-                "status": group.status,
-                "message_id": group.message_id,
-                "error": group.error,
-                "sent_at": now if group.status == DeliveryStatus.SENT else None,
-                "claim_token": None,
-            }
-
         with self._sessions.begin() as session:
-            connection = session.connection()
-            if whole_claim is not None and len(groups) == 1:
-                connection.execute(
-                    update(table)
-                    .where(
-                        table.c.campaign_id == whole_claim.campaign_id,
-                        table.c.claim_token == whole_claim.token,
-                        in_flight,
-                    )
-                    .values(values(groups[0]))
-                )
-                return
-            singles = []
-            for group in groups:
-                if len(group.delivery_ids) == 1:
-                    row = {f"new_{k}": v for k, v in values(group).items()}
-                    singles.append({"row_id": group.delivery_ids[0], **row})
-                    continue
-                connection.execute(
-                    update(table)
-                    .where(table.c.id.in_(group.delivery_ids), still_sending)
-                    .values(values(group))
-                )
-            if singles:
-                statement = (
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"), still_sending)
-                    .values({k: bindparam(f"new_{k}") for k in _RECORDED})
-                )
-                connection.execute(statement, singles)
+            record_outcomes(session.connection(), claim, groups, now)
 
-    def release(self, delivery_ids: Sequence[int]) -> None:
-        """Give claimed rows back (nothing was handed over for them)."""
-        if not delivery_ids:
+    def release(self, claim: Claim, delivery_ids: Sequence[int] | None = None) -> None:
+        """Give a claim's rows back (all of them, or these): nothing was handed over."""
+        if delivery_ids is not None and not delivery_ids:
             return
         with self._sessions.begin() as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
-                .values(
-                    status=DeliveryStatus.PENDING,
-                    claim_token=None,
-                    claimed_at=None,
-                    claimed_by=None,
-                ),
-                execution_options={"synchronize_session": False},
-            )
+            release_rows(session.connection(), claim, delivery_ids)
 
     def expire_stale(
         self,
@@ -531,7 +500,9 @@ class Ledger:
         A sender is gone when ``is_dead(claimed_by)`` says so (a crashed
         process on this host) or when it has not renewed its lease in time.
         Those rows may or may not have left: resending could double-send and
-        dropping could miss, so they are flagged for the owner instead.
+        dropping could miss, so they are flagged for the owner instead. They
+        keep their claim token, so that if their sender was only slow and
+        reports later, the ledger takes its word (see writeback).
         """
         in_flight = _in_flight(campaign_id)
         with self._sessions.begin() as session:
@@ -545,7 +516,6 @@ class Ledger:
                 )
                 .values(
                     status=DeliveryStatus.UNCERTAIN,
-                    claim_token=None,
                     error="the sender stopped while this message was in flight",
                 ),
                 execution_options={"synchronize_session": False},
@@ -553,7 +523,11 @@ class Ledger:
             return _rowcount(result)
 
     def requeue_uncertain(self, campaign_id: int) -> int:
-        """Uncertain rows back to pending, for an owner who prefers a duplicate to a miss."""
+        """Uncertain rows back to pending, for an owner who prefers a duplicate to a miss.
+
+        The claim token goes: the old sender's late report then matches
+        nothing, and whoever claims the rows next does so under a new token.
+        """
         with self._sessions.begin() as session:
             result = session.execute(
                 update(Delivery)
@@ -561,7 +535,13 @@ class Ledger:
                     Delivery.campaign_id == campaign_id,
                     Delivery.status == DeliveryStatus.UNCERTAIN,
                 )
-                .values(status=DeliveryStatus.PENDING, error=None),
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    error=None,
+                    claim_token=None,
+                    claimed_at=None,
+                    claimed_by=None,
+                ),
                 execution_options={"synchronize_session": False},
             )
             return _rowcount(result)
@@ -577,6 +557,10 @@ class Ledger:
             by_status = {DeliveryStatus(status): int(n) for status, n in rows}
         values = {state.value: by_status.get(state, 0) for state in DeliveryStatus}
         return CampaignCounts(slug=campaign.slug, planned=sum(values.values()), **values)
+
+    def mark_bounced(self, subscriber_ids: Sequence[int], now: datetime) -> int:
+        """Subscribers whose mailbox does not exist become ``bounced`` (see store.failures)."""
+        return mark_bounced(self._sessions, subscriber_ids, now)
 
     def finish_if_done(self, campaign_id: int, now: datetime) -> bool:
         """Mark the campaign done when no row is pending or in flight."""

@@ -153,6 +153,35 @@ class Campaign(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WaitingFor(enum.StrEnum):
+    """What a campaign stopped with rows pending waits for."""
+
+    RETRY = "retry"  # the scheduler's next try, at ``retry_at``
+    OWNER = "owner"  # a person: the provider refused the credentials or the sender
+
+
+class CampaignStop(Base):
+    """Why a campaign's last run stopped with rows pending, and what happens next.
+
+    At most one per campaign; removed when a run leaves nothing pending or the
+    owner sends by hand. Kept in the database so that a scheduler restart keeps
+    the backoff (see :mod:`pipeline.store.stops`).
+    """
+
+    __tablename__ = "campaign_stops"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    waiting_for: Mapped[WaitingFor] = mapped_column(_enum(WaitingFor, "waiting_for"))
+    stopped_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # NULL while waiting for the owner, and while a retry is under way.
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Stops in a row since the last run that finished or the owner's own send.
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Delivery(Base):
     """The ledger: one row per (campaign, subscriber), never sent twice."""
 
@@ -169,13 +198,18 @@ class Delivery(Base):
     )
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # "host:pid" of the sender holding the claim, so a resume on the same host
-    # can tell a crashed sender (its rows are in doubt) from a live one.
+    # Who holds the claim (host, pid, boot id, PID namespace, nonce: see
+    # pipeline.senders), so a resume in the same PID namespace can tell a
+    # crashed sender (its rows are in doubt) from a live one.
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str | None] = mapped_column(String(300))
     error: Mapped[str | None] = mapped_column(Text)
+    # Why a failed row failed, as data ("batch", "retries", "recipient"...; see
+    # transports.base.FailureKind): `send --retry-failed` decides by it. Plain
+    # text, no CHECK: a new kind needs no migration.
+    failure_kind: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
@@ -273,8 +307,10 @@ class FeedEntry(Base):
 class WebhookEvent(Base):
     """One SendGrid Event Webhook event, stored once per ``sg_event_id``.
 
-    A forgotten subscriber's events go with them (``ON DELETE CASCADE``): they
-    hold the address. Events for addresses not on the list keep ``NULL``.
+    A forgotten subscriber's events go with them, and so do events for their
+    address stored with ``NULL`` (it was not on the list then): see
+    :func:`pipeline.store.erasure.erase_rows`. SendGrid's ``ip`` and
+    ``useragent`` are not kept in ``raw``.
     """
 
     __tablename__ = "webhook_events"
@@ -295,3 +331,46 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (Index("ix_webhook_events_campaign_event", "campaign_id", "event"),)
+
+
+class ConfirmationOutbox(Base):
+    """A sign-up waiting for the background sender (see :mod:`pipeline.store.confirmations`).
+
+    The form writes only this row, whoever the address belongs to; the sender
+    decides whether a confirmation email is due, sends it and retries it.
+    Once reserved, the row names its subscriber and goes with them if they
+    are forgotten (``ON DELETE CASCADE``).
+    """
+
+    __tablename__ = "confirmation_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Due when this is past; a sender taking the row moves it ahead (a lease).
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE")
+    )
+    #: The subscriber's ``confirm_sent_at`` this row reserved (its link must carry a later stamp).
+    reserved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_confirmation_outbox_next_attempt_at", "next_attempt_at"),)
+
+
+class ErasedAddress(Base):
+    """An address erased at the person's request (``subscribers forget``), as a keyed digest.
+
+    ``digest`` is HMAC-SHA256 of the normalized address under the secret key
+    (:mod:`pipeline.erasure`): imports, ``subscribers add`` and webhook events
+    are refused by it, and it goes when the person confirms a new sign-up.
+    """
+
+    __tablename__ = "erased_addresses"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -6,7 +6,6 @@ branches on the transport's name.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from .base import (
     PerMessageTransport,
     Recipient,
     Sleep,
+    StillWanted,
     Transport,
     TransportStopError,
 )
@@ -28,11 +28,15 @@ from .outbox import OutboxTransport
 
 @dataclass(frozen=True)
 class TransportEnv:
-    """What a transport is built from: settings, a clock and a way to wait."""
+    """What a transport is built from: settings, a clock and a way to wait.
+
+    ``sleep`` is for tests; None (the default) waits on the transport's stop
+    event, so a stop request ends any wait at once.
+    """
 
     settings: Settings
     clock: Callable[[], datetime]
-    sleep: Sleep = time.sleep
+    sleep: Sleep | None = None
 
 
 TransportFactory = Callable[[TransportEnv], Transport]
@@ -63,7 +67,7 @@ TRANSPORTS: dict[str, TransportFactory] = {
 
 
 def make_transport(
-    settings: Settings, clock: Callable[[], datetime], sleep: Sleep = time.sleep
+    settings: Settings, clock: Callable[[], datetime], sleep: Sleep | None = None
 ) -> Transport:
     """The transport settings ask for; :class:`ConfigError` for an unknown name."""
     env = TransportEnv(settings=settings, clock=clock, sleep=sleep)
@@ -87,6 +91,7 @@ __all__ = [
     "PerMessageTransport",
     "Recipient",
     "Sleep",
+    "StillWanted",
     "Transport",
     "TransportEnv",
     "TransportFactory",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from ..errors import UnsafeHeaderError
 from ..message import OutgoingEmail, build_message
 from .base import DeliveryResult, Outcome, PerMessageTransport, Recipient
 
@@ -54,9 +55,11 @@ class OutboxTransport(PerMessageTransport):
     def deliver(self, email: OutgoingEmail, recipient: Recipient) -> DeliveryResult:
         """Write one message file; a disk error fails this recipient, not the batch."""
         folder = self.directory / _UNSAFE.sub("_", email.campaign or "test-sends")
-        message = build_message(email)
         try:
+            message = build_message(email)
             write_atomically(folder / outbox_file_name(recipient), message.as_bytes())
+        except UnsafeHeaderError as error:  # refused before a byte was written
+            return DeliveryResult(recipient, Outcome.FAILED, error=str(error))
         except OSError as exc:
             return DeliveryResult(recipient, Outcome.FAILED, error=f"cannot write outbox: {exc}")
         return DeliveryResult(recipient, Outcome.SENT, message_id=str(message["Message-ID"]))

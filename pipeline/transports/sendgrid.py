@@ -15,10 +15,15 @@ How an answer is read decides the ledger, so it is strict about what is known:
 * 401/403 (and any other 4xx): the key or endpoint is refused for everything,
   so :class:`TransportStopError` stops the campaign while nothing is accepted.
 * 429: wait for ``X-RateLimit-Reset`` (or back off) and send the same request
-  again; 5xx or a connection that never carried the request: bounded retries,
-  then ``DEFERRED``.
+  again; 500, 503 (and other 5xx) or a connection that never carried the
+  request: bounded retries, then ``DEFERRED``.
+* 502 and 504: a gateway's answer, which can come after SendGrid took the
+  request; like a lost answer, ``UNCERTAIN`` and never resent.
 * No answer after the request was written (timeout, connection dropped): it may
   have been accepted, so the recipients are ``UNCERTAIN`` and never resent.
+
+Every wait (429, backoff) ends at once on :meth:`~.base.Transport.request_stop`;
+the recipients not handed over then come back ``DEFERRED``.
 """
 
 from __future__ import annotations
@@ -43,11 +48,12 @@ from python_http_client.exceptions import HTTPError as ProviderHTTPError
 
 from ..config import SendGridSettings
 from ..errors import ConfigError
-from ..message import header_safe
+from ..message import header_safe, unsafe_address
 from ..render import PLACEHOLDERS, placeholder
 from .base import (
     CampaignMessage,
     DeliveryResult,
+    FailureKind,
     Outcome,
     Recipient,
     Sleep,
@@ -85,6 +91,7 @@ class _Verdict(Enum):
     STOP = "stop"  # the key or endpoint is refused: every request would be
     RATE_LIMITED = "rate limited"
     RETRY = "retry"  # not accepted, worth trying again shortly
+    MAYBE_ACCEPTED = "maybe accepted"  # a gateway gave up: never sent again
 
 
 #: SendGrid's HTTP status -> verdict; unlisted codes go by class (see :func:`_verdict`).
@@ -97,6 +104,19 @@ _STATUS_VERDICTS: Final[dict[int, _Verdict]] = {
     403: _Verdict.STOP,
     408: _Verdict.RETRY,  # the server gave up reading the request: nothing accepted
     429: _Verdict.RATE_LIMITED,
+    # A 5xx is read by what it says about the request. 502 Bad Gateway and
+    # 504 Gateway Timeout come from a proxy in front of the API: it had
+    # forwarded the whole request and then got a bad answer or none in time,
+    # while the service behind it may well have queued the mail. Sent again,
+    # the whole batch could arrive twice, so they count as a lost answer.
+    502: _Verdict.MAYBE_ACCEPTED,
+    504: _Verdict.MAYBE_ACCEPTED,
+    # 500 is what SendGrid documents as "an error on our side" and 503 as
+    # "service unavailable": the API itself answered that it did not take the
+    # request, so retrying with backoff cannot send anything twice. Other 5xx
+    # codes (501, 505, ...) are refusals of the same kind (see _verdict).
+    500: _Verdict.RETRY,
+    503: _Verdict.RETRY,
 }
 
 
@@ -353,9 +373,10 @@ class SendGridTransport(Transport):
         host: str,
         options: SendGridSettings,
         clock: Callable[[], datetime],
-        sleep: Sleep,
+        sleep: Sleep | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        """``sleep`` is for tests: without it, waits end as soon as a stop is requested."""
         self._api_key = api_key
         self._host = host.rstrip("/")
         self._options = options
@@ -417,8 +438,16 @@ class SendGridTransport(Transport):
         seen: set[str] = set()
         for index, recipient in enumerate(recipients):
             address = recipient.email.strip().lower()
-            if address in seen:
-                results[index] = DeliveryResult(recipient, Outcome.FAILED, error=DUPLICATE_ERROR)
+            if (unsafe := unsafe_address(address)) is not None:
+                # SendGrid writes the headers: an address it could decode again never goes.
+                results[index] = DeliveryResult(recipient, Outcome.FAILED, error=unsafe)
+            elif address in seen:
+                results[index] = DeliveryResult(
+                    recipient,
+                    Outcome.FAILED,
+                    error=DUPLICATE_ERROR,
+                    failure_kind=FailureKind.DUPLICATE,
+                )
             else:
                 seen.add(address)
                 unique.append((index, recipient))
@@ -426,6 +455,8 @@ class SendGridTransport(Transport):
         halted: str | None = None
         for chunk in _chunks(unique, MAX_PER_REQUEST):
             people = [recipient for _, recipient in chunk]
+            if halted is None and self.stop_requested:
+                halted = "stopped"  # not handed over: back to pending
             if halted is not None:
                 # After a request that may have left or could not get through,
                 # the rest wait for a later run instead of adding to the doubt.
@@ -472,8 +503,11 @@ class SendGridTransport(Transport):
             if blamed is None or len(blamed) == len(pending):
                 detail = "; ".join(str(e) for e in errors) or f"HTTP {answer.status}"
                 error = self._clean(f"SendGrid refused the request ({answer.status}): {detail}")
+                # The request, not the people, was refused: a fixed issue may be retried.
+                batch = FailureKind.BATCH
                 results.update(
-                    (i, DeliveryResult(people[i], Outcome.FAILED, error=error)) for i in pending
+                    (i, DeliveryResult(people[i], Outcome.FAILED, error=error, failure_kind=batch))
+                    for i in pending
                 )
                 break
             # The errors name single recipients and a refused request accepts
@@ -481,7 +515,9 @@ class SendGridTransport(Transport):
             for position, messages in blamed.items():
                 index = pending[position]
                 error = self._clean("SendGrid refused this address: " + "; ".join(messages))
-                results[index] = DeliveryResult(people[index], Outcome.FAILED, error=error)
+                results[index] = DeliveryResult(
+                    people[index], Outcome.FAILED, error=error, failure_kind=FailureKind.RECIPIENT
+                )
             pending = [i for n, i in enumerate(pending) if n not in blamed]
         return [results[i] for i in range(len(people))]
 
@@ -509,7 +545,8 @@ class SendGridTransport(Transport):
                 reason = f"cannot reach SendGrid: {_reason(exc)}"
                 if failures > self._options.max_retries:
                     return everyone(Outcome.DEFERRED, self._clean(f"{reason} ({failures} tries)"))
-                self._wait(self._backoff(failures, BACKOFF_CAP), reason)
+                if self._wait(self._backoff(failures, BACKOFF_CAP), reason):
+                    return everyone(Outcome.DEFERRED, "stopped")
                 continue
             except (OSError, http.client.HTTPException) as exc:
                 # The request was written, the answer never came: it may have been
@@ -521,6 +558,8 @@ class SendGridTransport(Transport):
                 return everyone(Outcome.SENT, mid=_header(answer.headers, "X-Message-Id"))
             if verdict is _Verdict.REFUSED:
                 return answer
+            if verdict is _Verdict.MAYBE_ACCEPTED:
+                return everyone(Outcome.UNCERTAIN, self._clean(_gateway_reason(answer.status)))
             detail = "; ".join(str(e) for e in _provider_errors(answer.body))
             if verdict is _Verdict.STOP:
                 raise TransportStopError(self._stop_message(answer.status, detail))
@@ -529,13 +568,15 @@ class SendGridTransport(Transport):
                 if throttled > MAX_RATE_LIMIT_RETRIES:
                     error = f"SendGrid rate limit (429) did not lift after {throttled} tries"
                     return everyone(Outcome.DEFERRED, error)
-                self._wait(self._rate_limit_wait(answer, throttled), "rate limited (429)")
+                if self._wait(self._rate_limit_wait(answer, throttled), "rate limited (429)"):
+                    return everyone(Outcome.DEFERRED, "stopped")
                 continue
             failures += 1
             if failures > self._options.max_retries:
                 error = f"SendGrid unavailable ({answer.status}): {detail or 'no details'}"
                 return everyone(Outcome.DEFERRED, self._clean(f"{error} ({failures} tries)"))
-            self._wait(self._backoff(failures, BACKOFF_CAP), f"answered {answer.status}")
+            if self._wait(self._backoff(failures, BACKOFF_CAP), f"answered {answer.status}"):
+                return everyone(Outcome.DEFERRED, "stopped")
 
     def _post(self, body: str) -> _Answer:
         try:
@@ -552,9 +593,13 @@ class SendGridTransport(Transport):
 
     # -- waiting ---------------------------------------------------------------------
 
-    def _wait(self, seconds: float, why: str) -> None:
+    def _wait(self, seconds: float, why: str) -> bool:
+        """Wait before trying again; True when a stop cut the wait short."""
         _log.info("SendGrid %s; trying again in %.1f s", self._clean(why), seconds)
-        self._sleep(seconds)
+        if self.pause(seconds):
+            _log.info("SendGrid: stopping on request; the request was not sent again")
+            return True
+        return False
 
     def _backoff(self, attempt: int, cap: float) -> float:
         """Exponential, capped, with jitter so parallel workers do not retry in step."""
@@ -609,6 +654,17 @@ def _reason(exc: urllib.error.URLError) -> str:
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
     return str(reason) or type(reason).__name__
+
+
+def _gateway_reason(status: int) -> str:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "gateway error"
+    return (
+        f"SendGrid's gateway answered {status} {phrase}; the request may have been "
+        "accepted, so it is not sent again"
+    )
 
 
 def _uncertain_reason(exc: BaseException, timeout: float) -> str:

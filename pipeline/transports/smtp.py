@@ -7,10 +7,14 @@ ledger follows the reply, never a guess:
 
 * 2xx: ``SENT``.
 * 5xx for a recipient or a message: ``FAILED`` with the server's reply; the
-  batch goes on.
+  batch goes on. A refused recipient is failure kind ``recipient`` (never
+  retried); a refusal saying the mailbox does not exist (550 5.1.1, 5.1.10,
+  5.2.1, "user unknown") also marks the result ``address_gone``, and the runner
+  then marks the subscriber ``bounced``.
 * 4xx, a dropped connection or a timeout before the message content went out:
   retried with exponential backoff (``smtp.max_retries``), then ``DEFERRED``,
-  so the row goes back to pending for a later run.
+  so the row goes back to pending for a later run. A stop request ends the
+  wait at once, with the same result.
 * The connection lost after the content went out but before the final reply:
   ``UNCERTAIN``. The server may have queued it, so it is never resent.
 * Login refused, STARTTLS missing, an unverifiable certificate, the sender
@@ -26,9 +30,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import smtplib
 import ssl
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,11 +41,12 @@ from typing import TYPE_CHECKING, Self
 from pydantic import SecretStr
 
 from ..config import SmtpSettings
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsafeHeaderError
 from ..message import OutgoingEmail, build_message
 from .base import (
     CampaignMessage,
     DeliveryResult,
+    FailureKind,
     Outcome,
     PerMessageTransport,
     Recipient,
@@ -106,6 +111,9 @@ class _Attempt:
     server_wide: bool = False
     #: A reused connection turned out dead: reconnect at once, no retry counted.
     free: bool = False
+    #: Why a FAILED outcome failed, and whether the mailbox does not exist.
+    kind: FailureKind | None = None
+    address_gone: bool = False
 
 
 class _Stop(Exception):
@@ -132,7 +140,7 @@ class SmtpTransport(PerMessageTransport):
         from_email: str,
         password: SecretStr | None,
         clock: Callable[[], datetime],
-        sleep: Sleep = time.sleep,
+        sleep: Sleep | None = None,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
         backoff: float = DEFAULT_BACKOFF,
@@ -142,7 +150,8 @@ class SmtpTransport(PerMessageTransport):
 
         ``ssl_context`` verifies the server (default: the system's trusted
         certificates, hostname checked). ``local_hostname`` is what EHLO
-        announces (default: this machine's FQDN).
+        announces (default: this machine's FQDN). ``sleep`` is for tests:
+        without it, a retry wait ends as soon as a stop is requested.
         """
         super().__init__(clock)
         if settings.username and not (password and password.get_secret_value()):
@@ -316,9 +325,13 @@ class SmtpTransport(PerMessageTransport):
             # One full retry cycle already failed in this batch: waiting again
             # for every recipient would only stretch the run.
             return DeliveryResult(recipient, Outcome.DEFERRED, error=batch.deferred_reason)
-        message = build_message(email)
+        try:
+            message = build_message(email)
+            payload = message.as_bytes()
+        except UnsafeHeaderError as refused:
+            # Refused before anything was handed over: this recipient fails, the batch goes on.
+            return DeliveryResult(recipient, Outcome.FAILED, error=str(refused))
         message_id = str(message["Message-ID"])
-        payload = message.as_bytes()
         retries = 0
         while True:
             attempt = self._attempt(recipient.email, payload)
@@ -331,6 +344,8 @@ class SmtpTransport(PerMessageTransport):
                     attempt.outcome,
                     message_id=message_id if keep_id else None,
                     error=attempt.error,
+                    failure_kind=attempt.kind,
+                    address_gone=attempt.address_gone,
                 )
             error = attempt.error or "temporary failure"
             if attempt.stop:
@@ -355,9 +370,9 @@ class SmtpTransport(PerMessageTransport):
                 self.settings.max_retries,
                 delay,
             )
-            self._sleep(delay)
-            if self.stop_requested:
-                # Asked to stop while waiting: this one was never handed over.
+            if self.pause(delay):
+                # Asked to stop while waiting (the wait ends at once): this one
+                # was never handed over.
                 return DeliveryResult(recipient, Outcome.DEFERRED, error="stopped")
 
     def _attempt(self, to: str, payload: bytes) -> _Attempt:
@@ -380,7 +395,7 @@ class SmtpTransport(PerMessageTransport):
             client.sendmail(self.from_email, [to], payload, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(to, (-1, b"no reply"))
-            return self._refused(client, code, reply, "recipient refused", server_wide=code == 421)
+            return self._refused(client, code, reply, RECIPIENT_REFUSED, server_wide=code == 421)
         except smtplib.SMTPSenderRefused as exc:
             self._reset(client)
             text = f"sender {self.from_email} refused: {self._reply(exc.smtp_code, exc.smtp_error)}"
@@ -403,13 +418,16 @@ class SmtpTransport(PerMessageTransport):
             )
         except smtplib.SMTPNotSupportedError as exc:
             self._reset(client)
-            return _Attempt(Outcome.FAILED, f"cannot send to this address: {exc}")
+            return _Attempt(
+                Outcome.FAILED, f"cannot send to this address: {exc}", kind=FailureKind.RECIPIENT
+            )
         except UnicodeEncodeError:
             self._reset(client)
             return _Attempt(
                 Outcome.FAILED,
                 f"SMTP server {self.server} does not offer SMTPUTF8, needed for a "
                 "non-ASCII address",
+                kind=FailureKind.RECIPIENT,
             )
         except (smtplib.SMTPException, OSError) as exc:
             # SMTPServerDisconnected, a timeout, a reset: the connection is gone
@@ -429,7 +447,10 @@ class SmtpTransport(PerMessageTransport):
         self._reset(client)
         text = f"{what}: {self._reply(code, reply)}"
         if 500 <= code < 600:
-            return _Attempt(Outcome.FAILED, text)
+            if what != RECIPIENT_REFUSED:
+                return _Attempt(Outcome.FAILED, text, kind=FailureKind.MESSAGE)
+            gone = mailbox_does_not_exist(code, reply)
+            return _Attempt(Outcome.FAILED, text, kind=FailureKind.RECIPIENT, address_gone=gone)
         return _Attempt(None, text, server_wide=server_wide)
 
     def _reset(self, client: _Client) -> None:
@@ -466,6 +487,28 @@ class SmtpTransport(PerMessageTransport):
         for form in sorted(forms, key=len, reverse=True):
             text = text.replace(form, "***")
         return text
+
+
+RECIPIENT_REFUSED = "recipient refused"
+#: RFC 3463 statuses for "no such mailbox": bad destination mailbox (5.1.1), no
+#: mail accepted by the domain (5.1.10, RFC 7505 null MX) and mailbox disabled (5.2.1).
+_GONE_STATUS = re.compile(r"^\s*5\.(?:1\.1|1\.10|2\.1)(?![.\d])")
+#: What a plain 550 says when it means the same without an enhanced status.
+_GONE_WORDS = ("user unknown", "unknown user", "no such user", "no such mailbox")
+
+
+def mailbox_does_not_exist(code: int, reply: bytes | str) -> bool:
+    """Whether an RCPT refusal says the mailbox does not exist (a hard bounce).
+
+    Only then does the subscriber become ``bounced``; any other 5xx (a policy
+    block, a full mailbox) fails the row but leaves the person on the list.
+    """
+    if not 500 <= code < 600:
+        return False
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    if _GONE_STATUS.match(text):
+        return True
+    return code == 550 and any(words in text.lower() for words in _GONE_WORDS)
 
 
 def _describe(exc: BaseException) -> str:

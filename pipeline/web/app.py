@@ -14,6 +14,8 @@ show no internals. No page loads a script, a font or a tracker from anywhere.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,9 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..service import Newsletter
 from ..tokens import TokenSigner
 from .archive import archive_routes
+from .confirm_sender import ConfirmationSender
 from .context import WebContext
 from .pages import Pages
 from .security import CsrfGuard, RateLimiter, SecurityHeadersMiddleware, security_headers
+from .server import HeadAsGetMiddleware
 from .subscribe import subscribe_routes
 from .unsubscribe import unsubscribe_routes
 from .webhooks import webhook_routes
@@ -37,10 +41,16 @@ FORM_MAX_AGE = 12 * 3600
 
 
 def create_app(newsletter: Newsletter) -> FastAPI:
-    """The ASGI app for one newsletter folder (same settings, database and clock)."""
+    """The ASGI app for one newsletter folder (same settings, database and clock).
+
+    While a server runs it (its lifespan), a thread sends the queued
+    confirmation emails; ``app.state.confirmations`` is that sender.
+    """
     settings = newsletter.settings
     secret = settings.secret_key.get_secret_value()
     csrf = CsrfGuard(secret, newsletter.clock, base_url=settings.web.base_url, max_age=FORM_MAX_AGE)
+    signer = TokenSigner(secret, clock=newsletter.clock)
+    sender = ConfirmationSender(newsletter, signer)
     ctx = WebContext(
         newsletter=newsletter,
         pages=Pages(settings, csrf),
@@ -48,10 +58,28 @@ def create_app(newsletter: Newsletter) -> FastAPI:
         limiter=RateLimiter(
             settings.web.subscribe_burst, settings.web.subscribe_per_hour, newsletter.clock
         ),
-        signer=TokenSigner(secret, clock=newsletter.clock),
+        signer=signer,
+        confirmations=sender,
     )
-    app = FastAPI(title=settings.clinic.name, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sender.start()
+        try:
+            yield
+        finally:
+            sender.stop()
+
+    app = FastAPI(
+        title=settings.clinic.name,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.confirmations = sender
     app.add_middleware(SecurityHeadersMiddleware, headers=security_headers(settings.web.base_url))
+    app.add_middleware(HeadAsGetMiddleware)
     for router in (
         archive_routes(ctx),
         subscribe_routes(ctx),

@@ -9,6 +9,7 @@ from datetime import datetime
 from ..config import Settings
 from ..service import Newsletter
 from ..tokens import TokenSigner
+from .confirm_sender import ConfirmationSender
 from .pages import Pages
 from .security import CsrfGuard, RateLimiter
 
@@ -24,6 +25,8 @@ class WebContext:
     limiter: RateLimiter
     #: Issues and checks ``confirm`` tokens on the newsletter's clock (expiry is testable).
     signer: TokenSigner
+    #: Sends queued confirmation emails (woken by the form; a thread while serving).
+    confirmations: ConfirmationSender
 
     @property
     def settings(self) -> Settings:

@@ -11,6 +11,12 @@ suppress its subscriber at once, including their ledger rows not yet sent:
   bounced/complained/unsubscribed; a problem with the message itself
   ("Invalid SMTPAPI header", "Spam Content", size or quota) says nothing about
   the person and suppresses no one.
+
+Events for an address erased at the person's request (``subscribers
+forget``; its keyed digest is in ``erased_addresses``) are dropped unread:
+SendGrid keeps reporting on mail sent before the erasure for weeks. No event
+keeps the IP address or user agent SendGrid reports for opens and clicks:
+nothing here uses them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..addresses import normalize_address
+from ..erasure import erasure_digest
+from ..errors import InvalidAddressError
+from ..store.erasure import erased_among
 from ..store.models import (
     LEFT_STATUSES,
     Campaign,
@@ -49,6 +59,12 @@ _MESSAGE_PROBLEMS: Final = ("smtpapi", "spam content", "exceeded", "quota", "siz
 
 _MAX_REASON = 2000
 
+#: Fields of SendGrid's events that describe the reader's device, not the delivery.
+_NOT_KEPT: Final = frozenset({"ip", "useragent"})
+
+#: Events stored per transaction (a few hundred milliseconds of SQLite's write lock).
+EVENTS_PER_TRANSACTION: Final = 500
+
 
 @dataclass(frozen=True)
 class EventReport:
@@ -59,6 +75,8 @@ class EventReport:
     duplicates: int
     invalid: int
     suppressed: int
+    #: Dropped unread: the address was erased at the person's request.
+    erased: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,13 @@ def _parse(item: Any, now: datetime) -> _Event | None:
     if not isinstance(item, dict):
         return None
     event, email = item.get("event"), item.get("email")
-    if not isinstance(event, str) or not event or not isinstance(email, str) or "@" not in email:
+    if not isinstance(event, str) or not event or not isinstance(email, str):
+        return None
+    try:
+        # The check every entry point uses: an address with an encoded-word or a
+        # control character is never stored (the event counts as invalid).
+        address = normalize_address(email)
+    except InvalidAddressError:
         return None
     sg_event_id = item.get("sg_event_id")
     if not isinstance(sg_event_id, str) or not sg_event_id or len(sg_event_id) > 100:
@@ -108,7 +132,7 @@ def _parse(item: Any, now: datetime) -> _Event | None:
     return _Event(
         sg_event_id=sg_event_id,
         event=event.strip().lower()[:32],
-        email=email.strip().lower()[:320],
+        email=address,
         occurred_at=occurred_at,
         campaign_slug=campaign[:200] if isinstance(campaign, str) and campaign else None,
         delivery_id=_int(item.get("delivery_id")),
@@ -199,7 +223,7 @@ def _apply(session: Session, event: _Event, now: datetime) -> bool:
             subscriber_id=subscriber.id if subscriber is not None else None,
             occurred_at=event.occurred_at,
             reason=event.reason,
-            raw=event.raw,
+            raw={key: value for key, value in event.raw.items() if key not in _NOT_KEPT},
             received_at=now,
         )
     )
@@ -213,36 +237,67 @@ def _apply(session: Session, event: _Event, now: datetime) -> bool:
 
 
 def record_events(
-    sessions: sessionmaker[Session], items: Iterable[Any], now: datetime
+    sessions: sessionmaker[Session], items: Iterable[Any], now: datetime, *, secret_key: str
 ) -> EventReport:
     """Store and act on a webhook batch; events already stored are skipped.
 
-    One transaction for the batch; if a concurrent delivery of the same events
-    wins a race on ``sg_event_id``, the batch is redone one event at a time.
+    Events for an erased address (its digest under ``secret_key``) are dropped.
+
+    One transaction per :data:`EVENTS_PER_TRANSACTION` events, so a large batch
+    never holds SQLite's write lock for long (a one-click unsubscribe waits for
+    one chunk at most, well under a second). If a concurrent delivery of the
+    same events wins a race on ``sg_event_id``, that chunk is redone one event
+    at a time. A crash midway leaves the earlier chunks stored; SendGrid's
+    retry then stores the rest (stored ones are skipped by ``sg_event_id``).
     """
     items = list(items)
     parsed = [_parse(item, now) for item in items]
     events = list({e.sg_event_id: e for e in parsed if e is not None}.values())
     invalid = sum(1 for e in parsed if e is None)
-    try:
-        with sessions.begin() as session:
-            stored, suppressed = _apply_new(session, events, now)
-    except IntegrityError:
-        stored = suppressed = 0
-        for event in events:
-            try:
-                with sessions.begin() as session:
-                    s, n = _apply_new(session, [event], now)
-            except IntegrityError:
-                continue  # stored meanwhile by the other delivery
-            stored, suppressed = stored + s, suppressed + n
+    stored = suppressed = erased = 0
+    for start in range(0, len(events), EVENTS_PER_TRANSACTION):
+        chunk = events[start : start + EVENTS_PER_TRANSACTION]
+        s, n, e = _record_chunk(sessions, chunk, now, secret_key)
+        stored, suppressed, erased = stored + s, suppressed + n, erased + e
     return EventReport(
         received=len(items),
         stored=stored,
-        duplicates=len(items) - invalid - stored,
+        duplicates=len(items) - invalid - stored - erased,
         invalid=invalid,
         suppressed=suppressed,
+        erased=erased,
     )
+
+
+def _record_chunk(
+    sessions: sessionmaker[Session], events: list[_Event], now: datetime, secret_key: str
+) -> tuple[int, int, int]:
+    """One transaction for ``events``, or one per event if another delivery raced us."""
+    try:
+        with sessions.begin() as session:
+            kept = _not_erased(session, events, secret_key)
+            return (*_apply_new(session, kept, now), len(events) - len(kept))
+    except IntegrityError:
+        stored = suppressed = erased = 0
+        for event in events:
+            try:
+                with sessions.begin() as session:
+                    kept = _not_erased(session, [event], secret_key)
+                    s, n = _apply_new(session, kept, now)
+            except IntegrityError:
+                continue  # stored meanwhile by the other delivery
+            stored, suppressed, erased = stored + s, suppressed + n, erased + 1 - len(kept)
+        return stored, suppressed, erased
+
+
+def _not_erased(session: Session, events: list[_Event], secret_key: str) -> list[_Event]:
+    """The events whose address was not erased at the person's request.
+
+    Checked in the storing transaction, so an erasure committed before it is honoured.
+    """
+    digests = [erasure_digest(secret_key, event.email) for event in events]
+    erased = erased_among(session, set(digests))
+    return [event for event, digest in zip(events, digests, strict=True) if digest not in erased]
 
 
 def _apply_new(session: Session, events: list[_Event], now: datetime) -> tuple[int, int]:

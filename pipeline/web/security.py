@@ -14,6 +14,7 @@ process (``newsletter serve`` runs one), per process when several run.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import threading
 from collections.abc import Callable
@@ -43,8 +44,10 @@ def security_headers(base_url: str) -> dict[str, str]:
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
-        # Links carry personal tokens: never send them on to another site.
-        "Referrer-Policy": "no-referrer",
+        # Links carry personal tokens: never send them on to another site. Not
+        # "no-referrer": under it browsers send "Origin: null" with our own forms, and
+        # the CSRF check refuses a null origin.
+        "Referrer-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
     }
@@ -82,14 +85,28 @@ class SecurityHeadersMiddleware:
 
 
 def client_ip(request: Request) -> str:
-    """The client's address (uvicorn already applied X-Forwarded-For from trusted proxies)."""
-    return request.client.host if request.client else "unknown"
+    """The client's IP address, normalized, or "" when it is not one.
+
+    It is the connection's peer, or what a proxy in ``[web] trusted_proxies``
+    said in X-Forwarded-For (uvicorn applies it; from anyone else it is
+    ignored). Whatever that header held, only a valid IP address comes out:
+    this is the rate limit's key and the consent record's IP.
+    """
+    host = request.client.host if request.client else ""
+    try:
+        return str(ipaddress.ip_address(host.strip()))
+    except ValueError:
+        return ""
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower-cased."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    """``scheme://host[:port]`` of a URL, lower-cased, without a default port (as browsers send)."""
+    parts = urlsplit(url.strip())
+    scheme, netloc = parts.scheme.lower(), parts.netloc.lower().rpartition("@")[2]
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default and netloc.endswith(default):
+        netloc = netloc[: -len(default)]
+    return f"{scheme}://{netloc}"
 
 
 # -- CSRF -----------------------------------------------------------------------------
@@ -116,7 +133,8 @@ class CsrfGuard:
         self._secure = base_url.startswith("https://")
         # __Host- cookies cannot be planted by a sibling subdomain (needs HTTPS).
         self.cookie_name = "__Host-nl_csrf" if self._secure else "nl_csrf"
-        self._origins = {origin_of(base_url)}
+        # Only [web] base_url's origin: never one built from the request's own Host header.
+        self._origin = origin_of(base_url)
 
     def ticket(self, request: Request) -> CsrfTicket:
         """A field value for a form on this page, reusing the browser's nonce when it has one."""
@@ -139,13 +157,18 @@ class CsrfGuard:
         )
 
     def check(self, request: Request, field_value: str | None) -> bool:
-        """Whether a form post carries a fresh token matching its cookie, from our own origin."""
+        """Whether a form post carries a fresh token matching its cookie, from our own origin.
+
+        The origin is the Origin header, else the Referer's; it must be
+        ``[web] base_url``'s. ``Origin: null`` (sandboxed frames, data: pages,
+        privacy modes) is refused. A post with neither header (not a browser)
+        relies on the token and the SameSite cookie alone.
+        """
         origin = request.headers.get("origin")
-        # Browsers send Origin on every POST; "null" comes from privacy modes and sandboxes.
-        if origin and origin != "null":
-            allowed = self._origins | {origin_of(str(request.base_url))}
-            if origin.lower() not in allowed:
-                return False
+        if origin is None and (referer := request.headers.get("referer")):
+            origin = origin_of(referer)
+        if origin is not None and origin.strip().lower() != self._origin:
+            return False
         cookie = request.cookies.get(self.cookie_name, "")
         if not field_value or not _plausible_nonce(cookie):
             return False

@@ -1,6 +1,9 @@
 """Double opt-in: reserve a confirmation email, then turn a confirmed address active.
 
-Nothing here sends mail or reads HTTP; :mod:`pipeline.web.subscribe` does.
+Nothing here sends mail or reads HTTP. The form queues every sign-up
+(:mod:`pipeline.store.confirmations`); the background sender
+(:mod:`pipeline.web.confirm_sender`) asks :func:`reserve_queued` whether an
+email is due, and sends it.
 An address becomes ``active`` only through :func:`confirm_subscription`,
 and that is also the only way back for someone who left: consent is given
 by the person, from their own mailbox, every time.
@@ -16,6 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..erasure import erasure_digest
+from ..store import confirmations
+from ..store.confirmations import QueuedConfirmation
+from ..store.erasure import unerase
 from ..store.models import LEFT_STATUSES, Subscriber, SubscriberStatus
 from ..tokens import TokenClaims
 
@@ -54,25 +61,32 @@ def clean_first_name(raw: str | None) -> str | None:
     return text or None
 
 
-def request_confirmation(
-    sessions: sessionmaker[Session],
-    email: str,
-    first_name: str | None,
-    now: datetime,
-    *,
-    source: str = "web",
+def reserve_queued(
+    sessions: sessionmaker[Session], item: QueuedConfirmation, now: datetime
 ) -> ConfirmationRequest | None:
-    """Reserve a confirmation email for a normalized ``email``, or None if none is due.
+    """The confirmation email a queued sign-up is due, reserved; None (row dropped) if none.
 
     None when the address is already active (nothing to confirm) or one was
     sent within :data:`CONFIRM_INTERVAL`. A new address is stored as
     ``pending``; a pending one gets the new first name; one that left keeps
     its status (and stays out of every campaign) until the person confirms.
+    A row whose earlier attempt failed keeps its reservation while it still
+    stands (not confirmed, left or replaced since), so the retry resends it.
     """
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             with sessions.begin() as session:
-                return _reserve(session, email, first_name, now, source)
+                if item.reserved_at is None:
+                    found = _reserve(session, item.email, item.first_name, now, item.source)
+                else:
+                    found = _still_reserved(session, item)
+                if found is None:
+                    confirmations.drop(session, item.id)
+                else:
+                    confirmations.mark_reserved(
+                        session, item.id, found.subscriber_id, found.sent_at
+                    )
+                return found
         except IntegrityError:
             # Another request inserted the same address first: read it again.
             if attempt == _WRITE_ATTEMPTS:
@@ -106,8 +120,22 @@ def _reserve(
     return ConfirmationRequest(subscriber_id=subscriber.id, email=subscriber.email, sent_at=now)
 
 
+def _still_reserved(session: Session, item: QueuedConfirmation) -> ConfirmationRequest | None:
+    if item.subscriber_id is None or item.reserved_at is None:
+        return None
+    subscriber = session.get(Subscriber, item.subscriber_id)
+    if (
+        subscriber is None
+        or subscriber.email != item.email
+        or subscriber.status == SubscriberStatus.ACTIVE
+        or subscriber.confirm_sent_at != item.reserved_at
+    ):
+        return None
+    return ConfirmationRequest(subscriber.id, subscriber.email, item.reserved_at)
+
+
 def release_confirmation(sessions: sessionmaker[Session], request: ConfirmationRequest) -> None:
-    """The email could not be sent: let the person try again at once."""
+    """The email could not be sent (given up): let the person ask again at once."""
     with sessions.begin() as session:
         subscriber = session.get(Subscriber, request.subscriber_id)
         if subscriber is not None and subscriber.confirm_sent_at == request.sent_at:
@@ -115,12 +143,20 @@ def release_confirmation(sessions: sessionmaker[Session], request: ConfirmationR
 
 
 def confirm_subscription(
-    sessions: sessionmaker[Session], claims: TokenClaims, now: datetime, ip: str
+    sessions: sessionmaker[Session],
+    claims: TokenClaims,
+    now: datetime,
+    ip: str,
+    *,
+    secret_key: str,
 ) -> ConfirmOutcome:
     """Activate the subscriber a verified ``confirm`` token names, recording the consent.
 
     Only the latest confirmation email's link works, and only once; a link
-    issued before the person last unsubscribed never brings them back.
+    issued before the person last unsubscribed never brings them back. If the
+    address was erased at the person's request, this (their own consent, from
+    their own mailbox) is what lifts the erasure: its digest under
+    ``secret_key`` is dropped, so imports and the webhook accept it again.
     """
     with sessions.begin() as session:
         subscriber = session.get(Subscriber, claims.subscriber_id)
@@ -143,4 +179,5 @@ def confirm_subscription(
         subscriber.consent_source = CONSENT_SOURCE
         subscriber.consent_ip = ip[:45]
         subscriber.confirm_sent_at = None
+        unerase(session, erasure_digest(secret_key, subscriber.email))
         return ConfirmOutcome.CONFIRMED

@@ -1,38 +1,37 @@
 """Join the list: the sign-up form, the confirmation email and the confirm link.
 
-Double opt-in: the form only sends a confirmation email (at most one per
+Double opt-in: the form only asks for a confirmation email (at most one per
 address per hour, and a rate limit per client address); the address becomes
 active when the person presses "Confirm" on the page the emailed link opens.
 A GET of that link changes nothing, so mail scanners that follow links cannot
 subscribe anyone. The answer to the form never says whether an address was
-already on the list.
+already on the list: the form queues every request the same way (one insert)
+and the background sender (:mod:`.confirm_sender`) decides and sends, so the
+status, the page and the time taken are the same for every address, and a
+mail service that is down is retried, never shown.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from ..errors import InvalidAddressError, TokenError, TransportError
+from ..errors import InvalidAddressError, TokenError
+from ..store import confirmations
 from ..subscribers import normalize_email
 from ..tokens import TokenClaims
-from .confirm_email import send_confirm_email
 from .context import WebContext
+from .pages import mask_email
 from .security import client_ip
 from .signup import (
     MAX_FIRST_NAME,
     ConfirmOutcome,
     clean_first_name,
     confirm_subscription,
-    release_confirmation,
-    request_confirmation,
 )
-
-_log = logging.getLogger(__name__)
 
 #: Longest address the database holds.
 MAX_EMAIL = 320
@@ -57,34 +56,26 @@ def rate_limited(ctx: WebContext, request: Request) -> HTMLResponse | None:
 
 
 def start_confirmation(
-    ctx: WebContext, request: Request, email: str, first_name: str | None, *, source: str
+    ctx: WebContext,
+    request: Request,
+    email: str,
+    first_name: str | None,
+    *,
+    source: str,
+    mask: bool = False,
 ) -> HTMLResponse:
-    """Send a confirmation email if one is due, and answer "check your inbox" either way."""
-    reserved = request_confirmation(
-        ctx.newsletter.sessions, email, first_name, ctx.clock(), source=source
-    )
-    if reserved is not None:
-        token = ctx.signer.issue("confirm", reserved.subscriber_id, reserved.email)
-        try:
-            send_confirm_email(
-                ctx.newsletter,
-                to=reserved.email,
-                subscriber_id=reserved.subscriber_id,
-                confirm_url=ctx.url(f"/confirm/{token}"),
-                unsubscribe_url=ctx.unsubscribe_url(reserved.subscriber_id, reserved.email),
-            )
-        except TransportError as error:
-            release_confirmation(ctx.newsletter.sessions, reserved)
-            _log.warning("%s", error)
-            return ctx.pages.page(
-                request,
-                "error.html",
-                status_code=503,
-                title="We couldn't send the email",
-                message="Our mail service didn't accept the confirmation email just now. "
-                "Please try again in a little while.",
-            )
-    return ctx.pages.page(request, "check_inbox.html", private=True, email=email)
+    """Queue the request for the background sender, and answer "check your inbox".
+
+    ``mask``: show the address as ``s***@example.com``, for a request whose only
+    proof is a link's token (the person did not type the address).
+
+    The same work for every address (the address is not even looked up here):
+    whether an email is due, and sending it, happen in the background.
+    """
+    confirmations.enqueue(ctx.newsletter.sessions, email, first_name, ctx.clock(), source=source)
+    ctx.confirmations.wake()
+    shown = mask_email(email) if mask else email
+    return ctx.pages.page(request, "check_inbox.html", private=True, email=shown)
 
 
 def subscribe_routes(ctx: WebContext) -> APIRouter:
@@ -184,7 +175,11 @@ def subscribe_routes(ctx: WebContext) -> APIRouter:
         if not ctx.csrf.check(request, csrf_token):
             return pages.page(request, "confirm.html", form=True, token=token, retry=True)
         outcome = confirm_subscription(
-            ctx.newsletter.sessions, claims, ctx.clock(), client_ip(request)
+            ctx.newsletter.sessions,
+            claims,
+            ctx.clock(),
+            client_ip(request),
+            secret_key=ctx.settings.secret_key.get_secret_value(),
         )
         if outcome is ConfirmOutcome.STALE:
             return bad_confirm_link(request)

@@ -141,6 +141,8 @@ def unsubscribe_routes(ctx: WebContext) -> APIRouter:
             return unsubscribed_page(request, token, who)
         if who.status not in LEFT_STATUSES:
             return pages.page(request, "confirmed.html", private=True)
-        return start_confirmation(ctx, request, who.email, None, source="web")
+        # The token is the only proof here: the address is shown masked, as on the
+        # unsubscribe page.
+        return start_confirmation(ctx, request, who.email, None, source="web", mask=True)
 
     return router

@@ -1,0 +1,70 @@
+"""Preflight: will this email reach the inbox, and does every link work?
+
+``newsletter preflight``, ``send`` and each scheduled firing run the same
+checks (see :func:`run_preflight`): the sender domain's DNS, the web side, the
+rendered email and its links. Only a ``fail`` blocks a send.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .dns import clear_cache, dns_checks
+from .email import collect, email_checks
+from .links import link_checks, link_targets
+from .report import Check, PreflightReport, Status, warned
+from .web import web_checks
+
+if TYPE_CHECKING:
+    from ..service import Newsletter
+
+__all__ = ["Check", "PreflightReport", "Status", "clear_cache", "run_preflight"]
+
+SAMPLE_ADDRESS = "subscriber@example.com"
+
+
+def _default_slug(newsletter: Newsletter) -> str | None:
+    """The next due article, else the first in the queue, else none."""
+    due = newsletter.next_due()
+    if due is not None:
+        return due.slug
+    queue = newsletter.queue()
+    return queue[0].slug if queue else None
+
+
+def run_preflight(
+    newsletter: Newsletter,
+    slug: str | None = None,
+    *,
+    links: bool = True,
+    web: bool = True,
+) -> PreflightReport:
+    """Every check for ``slug`` (default: the next article to go out)."""
+    settings = newsletter.settings
+    checks: list[Check] = list(dns_checks(settings))
+    if web:
+        checks.extend(web_checks(settings.web.base_url, timeout=settings.preflight.link_timeout))
+    slug = slug or _default_slug(newsletter)
+    if slug is None:
+        checks.append(
+            warned("email", "Email", "no queued article: the email itself was not checked")
+        )
+        return PreflightReport(slug=None, checks=tuple(checks))
+    issue = newsletter.render(slug)
+    # A real signed link, so the size counted is the size a subscriber gets.
+    token = newsletter.signer.issue("unsubscribe", 0, SAMPLE_ADDRESS)
+    values = {
+        "first_name": settings.email.first_name_fallback,
+        "unsubscribe_url": f"{settings.web.base_url}/unsubscribe/{token}",
+    }
+    checks.extend(email_checks(issue, values))
+    if links:
+        html_links = collect(issue.html).links
+        checks.extend(
+            link_checks(
+                link_targets(html_links),
+                timeout=settings.preflight.link_timeout,
+                total=settings.preflight.links_total_timeout,
+            )
+        )
+    return PreflightReport(slug=slug, checks=tuple(checks))

@@ -1,0 +1,161 @@
+"""A sender's write-backs (outcomes, rows given back), matched by its claim token.
+
+A row id alone is not enough: once a claim is expired and the owner requeues
+it (``send --resend-uncertain``), another sender claims the same rows under a
+new token, and the first sender's late write must not touch them. So every
+write-back names the claim token, and counts what it changed.
+
+The common case is one UPDATE (or one executemany) on rows still ``sending``.
+Only when that matched fewer rows than expected does a second, rarer UPDATE
+look for rows expired to ``uncertain`` under the same token: their own sender
+is reporting what became of them, and the ledger takes its word.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Table, bindparam, literal, update
+from sqlalchemy.engine import Result
+
+from .models import Delivery, DeliveryStatus
+
+if TYPE_CHECKING:
+    from .ledger import Claim, OutcomeGroup
+
+log = logging.getLogger("pipeline.ledger")
+
+#: The columns an outcome writes.
+_RECORDED = ("status", "message_id", "error", "sent_at", "claim_token", "failure_kind")
+
+
+def _table() -> Table:
+    table = Delivery.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _outcome(group: OutcomeGroup, now: datetime) -> dict[str, Any]:
+    return {
+        "status": group.status,
+        "message_id": group.message_id,
+        "error": group.error,
+        "sent_at": now if group.status == DeliveryStatus.SENT else None,
+        "claim_token": None,
+        "failure_kind": group.failure_kind,
+    }
+
+
+def _write_groups(
+    connection: Connection,
+    claim: Claim,
+    groups: Sequence[OutcomeGroup],
+    now: datetime,
+    current: DeliveryStatus,
+    by_token: bool,
+) -> int:
+    """Write each group's outcome onto its rows that are ``current`` under the claim."""
+    table = _table()
+    mine = table.c.claim_token == claim.token
+    if by_token:
+        # The whole claim, one outcome: by token, the status inline so that
+        # PostgreSQL's plan can use the partial index ix_deliveries_in_flight.
+        status = table.c.status == literal(current.value, table.c.status.type, literal_execute=True)
+        return _rowcount(
+            connection.execute(
+                update(table)
+                .where(table.c.campaign_id == claim.campaign_id, mine, status)
+                .values(_outcome(groups[0], now))
+            )
+        )
+    # By id (the primary key): a bound value is fine, and executemany allows nothing else.
+    is_current = table.c.status == current.value
+    matched = 0
+    singles = []
+    for group in groups:
+        if len(group.delivery_ids) == 1:
+            row = {f"new_{k}": v for k, v in _outcome(group, now).items()}
+            singles.append({"row_id": group.delivery_ids[0], **row})
+            continue
+        matched += _rowcount(
+            connection.execute(
+                update(table)
+                .where(table.c.id.in_(group.delivery_ids), mine, is_current)
+                .values(_outcome(group, now))
+            )
+        )
+    if singles:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"), mine, is_current)
+            .values({k: bindparam(f"new_{k}") for k in _RECORDED})
+        )
+        matched += _rowcount(connection.execute(statement, singles))
+    return matched
+
+
+def record_outcomes(
+    connection: Connection, claim: Claim, groups: Sequence[OutcomeGroup], now: datetime
+) -> None:
+    """Store final outcomes of a claim's rows; see the module docstring."""
+    expected = sum(len(group.delivery_ids) for group in groups)
+    by_token = len(groups) == 1 and expected == len(claim.rows)
+    matched = _write_groups(connection, claim, groups, now, DeliveryStatus.SENDING, by_token)
+    if matched < expected:
+        taken_back = _write_groups(
+            connection, claim, groups, now, DeliveryStatus.UNCERTAIN, by_token
+        )
+        if taken_back:
+            outcomes = sorted({group.status.value for group in groups})
+            log.warning(
+                "campaign %d: %d row(s) expired as uncertain settled by their own sender (%s)",
+                claim.campaign_id,
+                taken_back,
+                ", ".join(outcomes),
+            )
+        matched += taken_back
+    if matched < expected:
+        log.warning(
+            "campaign %d: outcome of %d row(s) not recorded: no longer under this claim",
+            claim.campaign_id,
+            expected - matched,
+        )
+
+
+def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[int] | None) -> None:
+    """Give a claim's rows back to ``pending`` (nothing was handed over for them)."""
+    table = _table()
+    expected = len(claim.rows) if delivery_ids is None else len(delivery_ids)
+    back = {"status": DeliveryStatus.PENDING, "claim_token": None, "claimed_at": None}
+    released = 0
+    for current in (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN):
+        if released >= expected:
+            break
+        status = table.c.status == literal(current.value, table.c.status.type, literal_execute=True)
+        where = [table.c.campaign_id == claim.campaign_id, table.c.claim_token == claim.token]
+        if delivery_ids is not None:
+            where.append(table.c.id.in_(delivery_ids))
+        matched = _rowcount(
+            connection.execute(update(table).where(*where, status).values(**back, claimed_by=None))
+        )
+        if matched and current is DeliveryStatus.UNCERTAIN:
+            log.warning(
+                "campaign %d: %d row(s) expired as uncertain given back by their own sender"
+                " (never handed over)",
+                claim.campaign_id,
+                matched,
+            )
+        released += matched
+    if released < expected:
+        log.warning(
+            "campaign %d: %d row(s) not given back: no longer under this claim",
+            claim.campaign_id,
+            expected - released,
+        )
