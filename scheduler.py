@@ -5,7 +5,7 @@ Usage: python scheduler.py [--config PATH] [--log-json] [--lease-seconds N] [--p
 Several may run against one database: one fires, the others wait and take
 over within a minute if it dies. SIGTERM (or Ctrl-C) stops taking firings, lets
 the batch in hand finish and exits 0. This file only wires things together;
-the work lives in ``pipeline.scheduling``.
+the work lives in ``pipeline.schedule.service``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pipeline.config import find_config, load_settings
 from pipeline.errors import PipelineError
 from pipeline.logs import configure_logging
-from pipeline.scheduling import SchedulerService, Timing
+from pipeline.schedule.service import SchedulerService, Timing
 
 log = logging.getLogger("pipeline.scheduler")
 

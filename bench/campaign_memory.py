@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
-from pipeline.transports import (
+from pipeline.newsletter import Newsletter
+from pipeline.sending.transports import (
     TRANSPORTS,
     CampaignMessage,
     DeliveryResult,

@@ -41,17 +41,17 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from sendgrid_process import SendGridProcess  # noqa: E402
 
-from pipeline.articles import read_article  # noqa: E402
 from pipeline.config import Settings, load_settings  # noqa: E402
+from pipeline.content.articles import read_article  # noqa: E402
+from pipeline.content.series import series_nav  # noqa: E402
+from pipeline.newsletter import Newsletter  # noqa: E402
 from pipeline.render import render_issue  # noqa: E402
-from pipeline.series import series_nav  # noqa: E402
-from pipeline.service import Newsletter  # noqa: E402
-from pipeline.subscribers import import_csv  # noqa: E402
-from pipeline.transports import (  # noqa: E402
+from pipeline.sending.transports import (  # noqa: E402
     CampaignMessage,
     Recipient,
 )
-from pipeline.transports.sendgrid import build_campaign_body, build_personalization  # noqa: E402
+from pipeline.sending.transports.sendgrid import build_campaign_body, build_personalization  # noqa: E402
+from pipeline.subscribers import import_csv  # noqa: E402
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder  # noqa: E402
 from tests.sendgrid_server import TEST_API_KEY  # noqa: E402
 

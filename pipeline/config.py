@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from .errors import ConfigError
+from pipeline.errors import ConfigError
 
 CONFIG_FILE_NAME = "newsletter.toml"
 #: Where a folder keeps its generated secret key when NEWSLETTER_SECRET_KEY is unset.

@@ -41,7 +41,7 @@ from itsdangerous import (
 )
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from .errors import TokenError
+from pipeline.errors import TokenError
 
 if TYPE_CHECKING:
     from hashlib import _Hash

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.senders import sender_identity
+from pipeline.sending.senders import sender_identity
 from pipeline.store.db import make_engine, make_sessionmaker
 from pipeline.store.ledger import Ledger
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import uvicorn
 
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.web.app import create_app
 
 #: Set at the end of a test so a hanging handler returns (bounded anyway).

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.articles import (
+from pipeline.content.articles import (
     Article,
     ArticleError,
     FrontMatter,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from tests.databases import unavailable
 from tests.helpers import ROOT, SAMPLE_SLUG
 from tests.test_web import (

@@ -11,11 +11,11 @@ from sqlalchemy import select, update
 
 from pipeline.config import load_settings
 from pipeline.errors import NotFoundError, PipelineError
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
+from pipeline.sending.transports import Outcome, Transport
+from pipeline.sending.transports.base import CampaignMessage, DeliveryResult, Recipient
 from pipeline.store.models import Delivery, DeliveryStatus
 from pipeline.subscribers import add_subscriber, import_csv, remove_subscriber
-from pipeline.transports import Outcome, Transport
-from pipeline.transports.base import CampaignMessage, DeliveryResult, Recipient
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 
 
@@ -75,7 +75,7 @@ def test_each_email_is_personal_and_carries_the_contract(newsletter: Newsletter)
 
 
 def test_someone_who_leaves_mid_campaign_is_suppressed(newsletter: Newsletter) -> None:
-    from pipeline.transports.outbox import OutboxTransport
+    from pipeline.sending.transports.outbox import OutboxTransport
 
     class LeavesDuringFirstBatch(OutboxTransport):
         """Writes to the outbox; while the first batch is out, Jordan unsubscribes."""
@@ -91,7 +91,7 @@ def test_someone_who_leaves_mid_campaign_is_suppressed(newsletter: Newsletter) -
                 remove_subscriber(newsletter.sessions, "jordan.lee@example.org")
             return super().send_batch(message, recipients)
 
-    from pipeline import transports
+    from pipeline.sending import transports
 
     transports.TRANSPORTS["leaves"] = lambda env: LeavesDuringFirstBatch(
         env.settings.outbox_path, env.clock
@@ -176,7 +176,7 @@ def test_failed_recipient_does_not_stop_the_batch(newsletter: Newsletter) -> Non
                 for r in recipients
             ]
 
-    from pipeline import transports
+    from pipeline.sending import transports
 
     transports.TRANSPORTS["fail-one"] = lambda env: FailOne()
     try:

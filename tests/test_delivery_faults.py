@@ -20,7 +20,7 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
-from pipeline.service import Newsletter, SendReport
+from pipeline.newsletter import Newsletter, SendReport
 from pipeline.store.ledger import CampaignCounts
 from pipeline.subscribers import import_csv
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
@@ -80,7 +80,7 @@ def _open(config: Path, server: SendGridServer, tmp_path: Path) -> Newsletter:
 
 
 def _send(newsletter: Newsletter, sleep: NoSleep | None = None) -> SendReport:
-    import pipeline.service as service
+    import pipeline.newsletter as service
 
     original = service.make_transport
     waits = sleep or NoSleep()
@@ -274,7 +274,7 @@ def test_kill_9_mid_campaign_then_resume(
 
     resume = _cli(config, sendgrid_server, "send", SAMPLE_SLUG, "--yes", database_url=db)
     _out, err = resume.communicate(timeout=120)
-    assert resume.returncode == 1  # the in-flight batch is in doubt, and said so
+    assert resume.returncode == 1, err  # the in-flight batch is in doubt, and said so
     assert "1000 uncertain" in err
     counts = _status(config, sendgrid_server, db)
     assert (counts["sent"], counts["uncertain"], counts["pending"]) == (1500, 1000, 0)

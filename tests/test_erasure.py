@@ -17,8 +17,8 @@ from sqlalchemy import Engine, Text, cast, column, func, inspect, select, table,
 from sqlalchemy import event as sa_event
 
 from pipeline.cli import main
-from pipeline.erasure import erasure_digest
-from pipeline.service import Newsletter
+from pipeline.events.sendgrid import record_events
+from pipeline.newsletter import Newsletter
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.models import Campaign, Delivery, DeliveryStatus, ErasedAddress, Subscriber
 from pipeline.subscribers import (
@@ -28,8 +28,8 @@ from pipeline.subscribers import (
     forget_subscriber,
     import_csv,
 )
+from pipeline.subscribers.erasure import erasure_digest
 from pipeline.web.app import create_app
-from pipeline.web.events import record_events
 from tests.helpers import FixedClock
 from tests.test_web import NEXT_SLUG, SECRET, confirm_link, make_newsletter, status_of, web_client
 from tests.test_web_subscribe import confirm, subscribe

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from pipeline.cli.status_view import counts_table, short_holder
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
-from pipeline.status_view import counts_table, short_holder
+from pipeline.newsletter import Newsletter
+from pipeline.sending.transports.smtp import mailbox_does_not_exist
 from pipeline.store.models import SubscriberStatus
 from pipeline.subscribers import import_csv, iter_subscribers
-from pipeline.transports.smtp import mailbox_does_not_exist
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 from tests.sendgrid_server import (
     TEST_API_KEY,

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.articles import load_articles, read_article
 from pipeline.config import load_settings
+from pipeline.content.articles import load_articles, read_article
+from pipeline.content.series import series_nav
 from pipeline.feeds import (
     FeedError,
     FeedImportReport,
@@ -38,9 +39,8 @@ from pipeline.feeds import (
     slug_for,
     slugify,
 )
+from pipeline.newsletter import Newsletter
 from pipeline.render import markdown_to_html
-from pipeline.series import series_nav
-from pipeline.service import Newsletter
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.models import FeedEntry, FeedSource
 from tests.helpers import copy_sample_folder

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / f"{SAMPLE_SLUG}.eml"

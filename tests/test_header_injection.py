@@ -23,16 +23,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from pipeline.addresses import fast_normalize, normalize_address
 from pipeline.config import load_settings
 from pipeline.errors import InvalidAddressError, UnsafeHeaderError
-from pipeline.message import OutgoingEmail, Sender, build_message
+from pipeline.newsletter import Newsletter
 from pipeline.render import RenderedIssue
-from pipeline.service import Newsletter
+from pipeline.render.message import OutgoingEmail, Sender, build_message
+from pipeline.sending.transports import CampaignMessage, Outcome, Recipient
+from pipeline.sending.transports.outbox import OutboxTransport
 from pipeline.store.models import WebhookEvent
 from pipeline.subscribers import import_csv, normalize_email
-from pipeline.transports import CampaignMessage, Outcome, Recipient
-from pipeline.transports.outbox import OutboxTransport
+from pipeline.subscribers.addresses import fast_normalize, normalize_address
 from tests.helpers import ROOT, FixedClock
 from tests.smtp_server import SmtpTestServer
 from tests.test_cli import run as run_cli

@@ -21,15 +21,15 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from pipeline.campaigns import DEFAULT_LEASE, CampaignRunner
 from pipeline.config import load_settings
-from pipeline.senders import is_dead_sender, sender_identity
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
+from pipeline.sending.runner import DEFAULT_LEASE, CampaignRunner
+from pipeline.sending.senders import is_dead_sender, sender_identity
+from pipeline.sending.transports.base import CampaignMessage, DeliveryResult, Recipient
+from pipeline.sending.transports.outbox import OutboxTransport
 from pipeline.store.ledger import Claim, Ledger, OutcomeGroup
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from pipeline.subscribers import import_csv
-from pipeline.transports.base import CampaignMessage, DeliveryResult, Recipient
-from pipeline.transports.outbox import OutboxTransport
 from tests.databases import unavailable
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 
@@ -251,7 +251,7 @@ def test_failed_renewals_are_retried_and_the_lease_holds(
 
     lease = timedelta(seconds=0.4)  # the heartbeat beats every 0.1 s
     transport = _WaitsForRenewal(newsletter, renewed, lease)
-    with caplog.at_level(logging.WARNING, logger="pipeline.senders"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.sending.senders"):
         _run_with(newsletter, Blips(newsletter.sessions), transport, lease)
     assert transport.expired == [0]
     failures = [r for r in caplog.records if "lease renewal failed" in r.getMessage()]
@@ -301,13 +301,13 @@ def test_a_real_sqlite_lock_does_not_stop_the_heartbeat(tmp_path: Path) -> None:
 
     impatient = Impatient(make_sessionmaker(create_engine(url, connect_args={"timeout": 0.05})))
     notes = Notes()
-    logging.getLogger("pipeline.senders").addHandler(notes)
+    logging.getLogger("pipeline.sending.senders").addHandler(notes)
     lease = timedelta(seconds=0.4)
     transport = LockedWhileOut(newsletter, renewed, lease)
     try:
         _run_with(newsletter, impatient, transport, lease)
     finally:
-        logging.getLogger("pipeline.senders").removeHandler(notes)
+        logging.getLogger("pipeline.sending.senders").removeHandler(notes)
         locker.close()
     assert transport.expired == [0]
     assert notes.count >= 2

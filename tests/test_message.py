@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.message import OutgoingEmail, Sender, build_message, header_safe
-from pipeline.transports.base import Recipient
-from pipeline.transports.outbox import outbox_file_name, write_atomically
+from pipeline.render.message import OutgoingEmail, Sender, build_message, header_safe
+from pipeline.sending.transports.base import Recipient
+from pipeline.sending.transports.outbox import outbox_file_name, write_atomically
 
 UNSUBSCRIBE = "https://news.example.com/unsubscribe/" + "WzQsImNkYzEyY2Y0MmI2YSJd.x" * 4
 SENDER = Sender(email="news@clinic.example", name="Clinic", reply_to="hello@clinic.example")

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
+from pipeline.sending.transports.base import RECHECK_EVERY
 from pipeline.store.ledger import Ledger
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber
 from pipeline.subscribers import import_csv, remove_subscriber
-from pipeline.transports.base import RECHECK_EVERY
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 from tests.sendgrid_server import (
     Reply,

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_settings
+from pipeline.newsletter import Newsletter
 from pipeline.preflight import Status, clear_cache, run_preflight
 from pipeline.preflight.email import CLIP_BYTES, email_checks
 from pipeline.preflight.links import link_checks
 from pipeline.preflight.web import web_checks
 from pipeline.render import RenderedIssue
-from pipeline.service import Newsletter
 from tests import preflight_zones as zones
 from tests.dns_server import dns_server
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder
@@ -243,7 +243,7 @@ def test_send_passes_preflight_for_the_sample_issue(big_folder: Path) -> None:
 def test_a_scheduled_firing_holds_a_failing_send_and_says_why(
     big_folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from pipeline.jobs import send_due
+    from pipeline.schedule.jobs import send_due
 
     for article in (big_folder / "articles").glob("*.md"):
         if article.name != "long-read.md":

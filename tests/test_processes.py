@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.store.models import Delivery, DeliveryStatus
 from pipeline.subscribers import import_csv
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder
@@ -61,7 +61,7 @@ def _environ(server: SendGridServer, database_url: str) -> dict[str, str]:
 
 
 def _pid(owner: str) -> int:
-    """The pid in a claim's owner (``host:pid:boot:pidns:nonce``, see pipeline.senders)."""
+    """The pid in a claim's owner (``host:pid:boot:pidns:nonce``, see pipeline.sending.senders)."""
     return int(owner.rsplit(":", 4)[1])
 
 

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.articles import Article, read_article
 from pipeline.config import AuthorSettings, Settings, load_settings
+from pipeline.content.articles import Article, read_article
+from pipeline.content.series import SeriesLink, SeriesNav
 from pipeline.errors import PipelineError, TemplateError
 from pipeline.render import (
     PLACEHOLDERS,
@@ -27,7 +28,6 @@ from pipeline.render import (
     render_issue,
     series_title,
 )
-from pipeline.series import SeriesLink, SeriesNav
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

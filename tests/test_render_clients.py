@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from pipeline.config import load_settings
+from pipeline.newsletter import Newsletter
 from pipeline.render import sized_images
-from pipeline.service import Newsletter
 from tests.helpers import copy_sample_folder
 
 GOLDEN_HTML = Path(__file__).resolve().parent / "golden" / "hip-pain-massage-therapy.html"

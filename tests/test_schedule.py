@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.articles import Article
+from pipeline.content.articles import Article
 from pipeline.errors import ConfigError
-from pipeline.schedule import cron_trigger, next_firings, planned_dates, standard_weekdays
+from pipeline.schedule.crontab import cron_trigger, next_firings, planned_dates, standard_weekdays
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 

@@ -22,20 +22,20 @@ import pytest
 import time_machine
 from sqlalchemy import inspect, update
 
+from pipeline.cli.schedule import parse_local_time, schedule_listing
 from pipeline.config import ScheduleSettings, load_settings
 from pipeline.errors import PipelineError
-from pipeline.jobs import resume_interrupted, send_due, send_scheduled_due
 from pipeline.logs import JsonFormatter
-from pipeline.schedule import next_firings
-from pipeline.schedule_cli import parse_local_time, schedule_listing
-from pipeline.scheduling import SchedulerService, Timing
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
+from pipeline.schedule.crontab import next_firings
+from pipeline.schedule.jobs import resume_interrupted, send_due, send_scheduled_due
+from pipeline.schedule.service import SchedulerService, Timing
+from pipeline.schedule.triggers import recurring_trigger
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.models import Base, CampaignStatus, ScheduledSendStatus, SchedulerState
 from pipeline.store.oneoffs import OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.subscribers import import_csv
-from pipeline.triggers import recurring_trigger
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 from tests.test_store import _drift
 

@@ -26,7 +26,7 @@ import pytest
 
 from pipeline.cli import main as cli_main
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.store.oneoffs import OneOffStore
 from pipeline.subscribers import import_csv
 from tests.helpers import ROOT, SAMPLE_SLUG, copy_sample_folder

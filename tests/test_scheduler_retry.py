@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from pipeline import jobs
 from pipeline.config import load_settings
-from pipeline.jobs import resume_interrupted, retry_stopped
-from pipeline.scheduling import SchedulerService
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
+from pipeline.schedule import jobs
+from pipeline.schedule.jobs import resume_interrupted, retry_stopped
+from pipeline.schedule.service import SchedulerService
 from pipeline.store.models import CampaignStatus, WaitingFor
 from pipeline.store.oneoffs import OneOffStore
 from pipeline.store.stops import StopRecord, StopStore, retry_delay

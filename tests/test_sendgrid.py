@@ -21,21 +21,21 @@ from hypothesis import settings as settings_for_hypothesis
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from pipeline.articles import read_article
 from pipeline.config import Settings, load_settings
+from pipeline.content.articles import read_article
 from pipeline.errors import ConfigError
-from pipeline.message import Sender
 from pipeline.render import RenderedIssue, render_issue
-from pipeline.transports import TransportEnv, make_transport
-from pipeline.transports import sendgrid as sendgrid_module
-from pipeline.transports.base import (
+from pipeline.render.message import Sender
+from pipeline.sending.transports import TransportEnv, make_transport
+from pipeline.sending.transports import sendgrid as sendgrid_module
+from pipeline.sending.transports.base import (
     CampaignMessage,
     DeliveryResult,
     Outcome,
     Recipient,
     TransportStopError,
 )
-from pipeline.transports.sendgrid import DUPLICATE_ERROR, SendGridTransport
+from pipeline.sending.transports.sendgrid import DUPLICATE_ERROR, SendGridTransport
 from tests.helpers import SAMPLE_SLUG, FixedClock
 from tests.sendgrid_server import (
     TEST_API_KEY,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.articles import Article, ArticleStatus, load_articles
-from pipeline.series import (
+from pipeline.content.articles import Article, ArticleStatus, load_articles
+from pipeline.content.series import (
     SeriesLink,
     SeriesNav,
     article_url,

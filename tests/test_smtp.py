@@ -14,17 +14,17 @@ import pytest
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
-from pipeline.message import Sender
 from pipeline.render import RenderedIssue
-from pipeline.transports import TransportEnv, make_transport
-from pipeline.transports.base import (
+from pipeline.render.message import Sender
+from pipeline.sending.transports import TransportEnv, make_transport
+from pipeline.sending.transports.base import (
     CampaignMessage,
     DeliveryResult,
     Outcome,
     Recipient,
     TransportStopError,
 )
-from pipeline.transports.smtp import SmtpTransport
+from pipeline.sending.transports.smtp import SmtpTransport
 from tests.helpers import ROOT, FixedClock
 from tests.smtp_server import SmtpTestServer
 
@@ -296,7 +296,7 @@ def test_a_stop_ends_a_real_backoff_wait_within_a_second(base_settings: Settings
             clock=FixedClock(), backoff=60.0,
         )  # fmt: skip
         announced = _Announced("retry 1 of 5 in 60.0 s")
-        logger = logging.getLogger("pipeline.transports.smtp")
+        logger = logging.getLogger("pipeline.sending.transports.smtp")
         logger.addHandler(announced)
         results: list[DeliveryResult] = []
         try:

@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.store.models import DeliveryStatus, Subscriber
 from pipeline.subscribers import import_csv, iter_subscribers
 from pipeline.web.app import create_app

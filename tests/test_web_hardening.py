@@ -25,7 +25,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from pipeline.cli import main
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.store import confirmations
 from pipeline.store.models import Subscriber
 from pipeline.web.app import create_app

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.store import confirmations
 from pipeline.web.app import create_app
 from tests.helpers import FixedClock

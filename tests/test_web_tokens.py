@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from tests.test_tokens import legacy_confirm_token, legacy_unsubscribe_token, respellings
 from tests.test_web import csrf_from, status_of, subscriber, unsubscribe_url
 

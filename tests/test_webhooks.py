@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from pipeline.errors import ConfigError
-from pipeline.service import Newsletter
+from pipeline.events.sendgrid import event_counts
+from pipeline.newsletter import Newsletter
 from pipeline.store.models import Delivery, Subscriber, WebhookEvent
 from pipeline.subscribers import forget_subscriber
 from pipeline.web.app import create_app
-from pipeline.web.events import event_counts
 from pipeline.web.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.helpers import SAMPLE_SLUG, FixedClock
 from tests.test_web import (
@@ -440,7 +440,7 @@ async def test_status_json_shows_webhook_counts(
 async def test_events_on_every_database(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.web import events as events_module
+    from pipeline.events import sendgrid as events_module
 
     clock = FixedClock()
     newsletter = make_newsletter(

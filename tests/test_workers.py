@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from pipeline.config import load_settings
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.subscribers import import_csv
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder
 from tests.sendgrid_server import (
@@ -90,7 +90,7 @@ def test_four_workers_deliver_every_address_once_and_a_killed_one_loses_nothing(
 
 
 def test_worker_sends_planned_campaigns_then_idles(tmp_path: Path, database_url: str) -> None:
-    from pipeline.worker import Worker
+    from pipeline.sending.worker import Worker
     from tests.helpers import FixedClock
 
     config = copy_sample_folder(tmp_path / "clinic")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pipeline.service import Newsletter
+from pipeline.newsletter import Newsletter
 from pipeline.web.app import create_app
 from tests.helpers import FixedClock
 from tests.test_web import make_newsletter, web_client

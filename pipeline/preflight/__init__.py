@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .dns import clear_cache, dns_checks
-from .email import collect, email_checks
-from .links import link_checks, link_targets
-from .report import Check, PreflightReport, Status, warned
-from .web import web_checks
+from pipeline.preflight.dns import clear_cache, dns_checks
+from pipeline.preflight.email import collect, email_checks
+from pipeline.preflight.links import link_checks, link_targets
+from pipeline.preflight.report import Check, PreflightReport, Status, warned
+from pipeline.preflight.web import web_checks
 
 if TYPE_CHECKING:
-    from ..service import Newsletter
+    from pipeline.newsletter import Newsletter
 
 __all__ = ["Check", "PreflightReport", "Status", "clear_cache", "run_preflight"]
 

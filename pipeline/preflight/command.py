@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .report import PreflightReport, Status
+from pipeline.preflight.report import PreflightReport, Status
 
 if TYPE_CHECKING:
-    from ..service import Newsletter
+    from pipeline.newsletter import Newsletter
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red"}
 
@@ -60,7 +60,7 @@ def add_preflight_command(
         ] = False,
     ) -> None:
         """Will this email reach the inbox? One line per check; exit 1 on a failure."""
-        from . import run_preflight
+        from pipeline.preflight import run_preflight
 
         report = run_preflight(open_folder(ctx), slug, links=not no_links)
         if as_json:

@@ -20,10 +20,10 @@ import dns.resolver
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from ..config import Settings
-from .report import Check, failed, passed, soften, warned
-from .resolver import Unreachable, answers, make_resolver, txt_strings
-from .spf import check_spf, spf_problem, spf_transport
+from pipeline.config import Settings
+from pipeline.preflight.report import Check, failed, passed, soften, warned
+from pipeline.preflight.resolver import Unreachable, answers, make_resolver, txt_strings
+from pipeline.preflight.spf import check_spf, spf_problem, spf_transport
 
 GROUP = "dns"
 CACHE_SECONDS = 3600.0

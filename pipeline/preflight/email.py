@@ -10,8 +10,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from ..render import Personalizer, RenderedIssue
-from .report import Check, failed, passed, warned
+from pipeline.preflight.report import Check, failed, passed, warned
+from pipeline.render import Personalizer, RenderedIssue
 
 GROUP = "email"
 CLIP_BYTES = 102 * 1024

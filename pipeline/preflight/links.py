@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from .report import Check, passed, warned
+from pipeline.preflight.report import Check, passed, warned
 
 GROUP = "links"
 WORKERS = 8

@@ -10,7 +10,7 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from ..config import Settings
+from pipeline.config import Settings
 
 
 class Unreachable(Exception):

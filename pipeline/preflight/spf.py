@@ -13,9 +13,9 @@ from typing import Any
 import checkdmarc.spf
 import dns.resolver
 
-from ..config import Settings
-from .report import Check, failed, passed, warned
-from .resolver import answers
+from pipeline.config import Settings
+from pipeline.preflight.report import Check, failed, passed, warned
+from pipeline.preflight.resolver import answers
 
 GROUP = "dns"
 SPF_LOOKUP_LIMIT = 10

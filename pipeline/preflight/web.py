@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .report import Check, failed, passed, soften, warned
+from pipeline.preflight.report import Check, failed, passed, soften, warned
 
 GROUP = "web"
 PROBE_TOKEN = "preflight-not-a-token"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import ConfirmationOutbox
+from pipeline.store.models import ConfirmationOutbox
 
 _MAX_ERROR = 500
 

@@ -16,7 +16,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import PipelineError
+from pipeline.errors import PipelineError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

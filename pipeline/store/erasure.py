@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import (
+from pipeline.store.models import (
     ConfirmationOutbox,
     Delivery,
     DeliveryStatus,

@@ -15,7 +15,13 @@ from sqlalchemy import update
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import LEFT_STATUSES, Delivery, DeliveryStatus, Subscriber, SubscriberStatus
+from pipeline.store.models import (
+    LEFT_STATUSES,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 
 #: Bounded IN lists: a batch can hold thousands of rows.
 _CHUNK = 500

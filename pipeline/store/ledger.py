@@ -30,9 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from .db import refresh_statistics
-from .failures import mark_bounced
-from .models import (
+from pipeline.store.db import refresh_statistics
+from pipeline.store.failures import mark_bounced
+from pipeline.store.models import (
     Campaign,
     CampaignStatus,
     Delivery,
@@ -40,7 +40,7 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
-from .writeback import record_outcomes, release_rows
+from pipeline.store.writeback import record_outcomes, release_rows
 
 
 @dataclass(frozen=True)

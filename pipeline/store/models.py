@@ -199,7 +199,7 @@ class Delivery(Base):
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Who holds the claim (host, pid, boot id, PID namespace, nonce: see
-    # pipeline.senders), so a resume in the same PID namespace can tell a
+    # pipeline.sending.senders), so a resume in the same PID namespace can tell a
     # crashed sender (its rows are in doubt) from a live one.
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -366,7 +366,7 @@ class ErasedAddress(Base):
     """An address erased at the person's request (``subscribers forget``), as a keyed digest.
 
     ``digest`` is HMAC-SHA256 of the normalized address under the secret key
-    (:mod:`pipeline.erasure`): imports, ``subscribers add`` and webhook events
+    (:mod:`pipeline.subscribers.erasure`): imports, ``subscribers add`` and webhook events
     are refused by it, and it goes when the person confirms a new sign-up.
     """
 

@@ -17,9 +17,9 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import PipelineError
-from .models import ScheduledSend, ScheduledSendStatus
-from .scheduler_state import SchedulerStateStore
+from pipeline.errors import PipelineError
+from pipeline.store.models import ScheduledSend, ScheduledSendStatus
+from pipeline.store.scheduler_state import SchedulerStateStore
 
 
 def _rowcount(result: Result[Any]) -> int:

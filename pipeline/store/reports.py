@@ -16,8 +16,8 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from .ledger import CampaignCounts
-from .models import Delivery, DeliveryStatus
+from pipeline.store.ledger import CampaignCounts
+from pipeline.store.models import Delivery, DeliveryStatus
 
 #: What a row in doubt or failed without a stored reason is reported as.
 NO_REASON = "no reason recorded"

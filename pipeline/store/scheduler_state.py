@@ -20,7 +20,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import SchedulerState
+from pipeline.store.models import SchedulerState
 
 #: The primary key of the single state row.
 STATE_ID = 1

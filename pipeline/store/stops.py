@@ -21,7 +21,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Campaign, CampaignStop, WaitingFor
+from pipeline.store.models import Campaign, CampaignStop, WaitingFor
 
 #: The first retry after a stop; each further stop in a row doubles it.
 FIRST_RETRY = timedelta(minutes=2)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Table, bindparam, literal, update
 from sqlalchemy.engine import Result
 
-from .models import Delivery, DeliveryStatus
+from pipeline.store.models import Delivery, DeliveryStatus
 
 if TYPE_CHECKING:
-    from .ledger import Claim, OutcomeGroup
+    from pipeline.store.ledger import Claim, OutcomeGroup
 
 log = logging.getLogger("pipeline.ledger")
 

@@ -22,17 +22,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..service import Newsletter
-from ..tokens import TokenSigner
-from .archive import archive_routes
-from .confirm_sender import ConfirmationSender
-from .context import WebContext
-from .pages import Pages
-from .security import CsrfGuard, RateLimiter, SecurityHeadersMiddleware, security_headers
-from .server import HeadAsGetMiddleware
-from .subscribe import subscribe_routes
-from .unsubscribe import unsubscribe_routes
-from .webhooks import webhook_routes
+from pipeline.newsletter import Newsletter
+from pipeline.tokens import TokenSigner
+from pipeline.web.archive import archive_routes
+from pipeline.web.confirm_sender import ConfirmationSender
+from pipeline.web.context import WebContext
+from pipeline.web.pages import Pages
+from pipeline.web.security import (
+    CsrfGuard,
+    RateLimiter,
+    SecurityHeadersMiddleware,
+    security_headers,
+)
+from pipeline.web.server import HeadAsGetMiddleware
+from pipeline.web.subscribe import subscribe_routes
+from pipeline.web.unsubscribe import unsubscribe_routes
+from pipeline.web.webhooks import webhook_routes
 
 _log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from email.utils import format_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ..campaigns import stored_issue
-from ..errors import PipelineError
-from ..render import Personalizer, series_title
-from ..series import SeriesLink, series_nav
-from ..store.ledger import CampaignRecord
-from .context import WebContext
+from pipeline.content.series import SeriesLink, series_nav
+from pipeline.errors import PipelineError
+from pipeline.render import Personalizer, series_title
+from pipeline.sending.runner import stored_issue
+from pipeline.store.ledger import CampaignRecord
+from pipeline.web.context import WebContext
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)

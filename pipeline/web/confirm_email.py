@@ -12,10 +12,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from ..errors import PipelineError, TransportError
-from ..render import RenderedIssue, Theme
-from ..service import Newsletter
-from ..transports import CampaignMessage, Outcome, Recipient, make_transport
+from pipeline.errors import PipelineError, TransportError
+from pipeline.newsletter import Newsletter
+from pipeline.render import RenderedIssue, Theme
+from pipeline.sending.transports import CampaignMessage, Outcome, Recipient, make_transport
 
 #: The "campaign" name confirmation emails travel under (outbox folder, custom_args).
 CONFIRM_CAMPAIGN = "confirm-subscription"

@@ -4,7 +4,7 @@ The sign-up form only queues a row (:mod:`pipeline.store.confirmations`): the
 person typing sees the same page, with the same status and timing, whether
 their address is new, active or gone, and whether the mail service is up.
 This sender works through the queue: it decides whether an email is due
-(:func:`~pipeline.web.signup.reserve_queued`), sends it, and on failure logs
+(:func:`~pipeline.subscribers.signup.reserve_queued`), sends it, and on failure logs
 it and tries again later (:data:`RETRY_DELAYS`), giving up after
 :data:`GIVE_UP_AFTER`.
 
@@ -20,13 +20,13 @@ import threading
 from datetime import datetime, timedelta
 from typing import Final
 
-from ..errors import TransportError
-from ..service import Newsletter
-from ..store import confirmations
-from ..store.confirmations import QueuedConfirmation
-from ..tokens import TokenSigner
-from .confirm_email import send_confirm_email
-from .signup import ConfirmationRequest, release_confirmation, reserve_queued
+from pipeline.errors import TransportError
+from pipeline.newsletter import Newsletter
+from pipeline.store import confirmations
+from pipeline.store.confirmations import QueuedConfirmation
+from pipeline.subscribers.signup import ConfirmationRequest, release_confirmation, reserve_queued
+from pipeline.tokens import TokenSigner
+from pipeline.web.confirm_email import send_confirm_email
 
 _log = logging.getLogger(__name__)
 

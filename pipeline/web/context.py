@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..config import Settings
-from ..service import Newsletter
-from ..tokens import TokenSigner
-from .confirm_sender import ConfirmationSender
-from .pages import Pages
-from .security import CsrfGuard, RateLimiter
+from pipeline.config import Settings
+from pipeline.newsletter import Newsletter
+from pipeline.tokens import TokenSigner
+from pipeline.web.confirm_sender import ConfirmationSender
+from pipeline.web.pages import Pages
+from pipeline.web.security import CsrfGuard, RateLimiter
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from ..config import Settings
-from ..render import Theme
-from .security import CsrfGuard
+from pipeline.config import Settings
+from pipeline.render import Theme
+from pipeline.web.security import CsrfGuard
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

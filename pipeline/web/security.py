@@ -26,7 +26,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..tokens import clocked_signer
+from pipeline.tokens import clocked_signer
 
 Clock = Callable[[], datetime]
 

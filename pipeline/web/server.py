@@ -23,8 +23,8 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..config import Settings
-from .security import security_headers
+from pipeline.config import Settings
+from pipeline.web.security import security_headers
 
 #: Seconds a client has to send a request line and headers.
 HEADER_TIMEOUT: Final = 10.0

@@ -19,19 +19,19 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from ..errors import InvalidAddressError, TokenError
-from ..store import confirmations
-from ..subscribers import normalize_email
-from ..tokens import TokenClaims
-from .context import WebContext
-from .pages import mask_email
-from .security import client_ip
-from .signup import (
+from pipeline.errors import InvalidAddressError, TokenError
+from pipeline.store import confirmations
+from pipeline.subscribers import normalize_email
+from pipeline.subscribers.signup import (
     MAX_FIRST_NAME,
     ConfirmOutcome,
     clean_first_name,
     confirm_subscription,
 )
+from pipeline.tokens import TokenClaims
+from pipeline.web.context import WebContext
+from pipeline.web.pages import mask_email
+from pipeline.web.security import client_ip
 
 #: Longest address the database holds.
 MAX_EMAIL = 320

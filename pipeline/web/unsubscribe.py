@@ -17,11 +17,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import NotFoundError, TokenError
-from ..store.models import LEFT_STATUSES, Subscriber, SubscriberStatus
-from ..subscribers import remove_subscriber
-from .context import WebContext
-from .subscribe import rate_limited, start_confirmation
+from pipeline.errors import NotFoundError, TokenError
+from pipeline.store.models import LEFT_STATUSES, Subscriber, SubscriberStatus
+from pipeline.subscribers import remove_subscriber
+from pipeline.web.context import WebContext
+from pipeline.web.subscribe import rate_limited, start_confirmation
 
 #: A one-click body is 26 bytes; anything far larger is not one.
 MAX_ONE_CLICK_BODY = 64 * 1024

@@ -33,9 +33,9 @@ from fastapi.responses import JSONResponse
 from sendgrid.helpers.eventwebhook import EventWebhookHeader
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import ConfigError
-from .context import WebContext
-from .events import record_events
+from pipeline.errors import ConfigError
+from pipeline.events.sendgrid import record_events
+from pipeline.web.context import WebContext
 
 SIGNATURE_HEADER: Final[str] = EventWebhookHeader.SIGNATURE
 TIMESTAMP_HEADER: Final[str] = EventWebhookHeader.TIMESTAMP

@@ -1,0 +1,1 @@
+"""Article files -> Article records, series navigation and the send queue."""

@@ -1,0 +1,1 @@
+"""Delivery events from providers, normalized into one record."""

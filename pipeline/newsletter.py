@@ -1,0 +1,398 @@
+"""One newsletter folder, wired together: settings, articles, store, transport.
+
+The CLI, the scheduler and the web app all go through :class:`Newsletter`, so
+"send the next issue" means the same thing wherever it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from pipeline.config import Settings
+from pipeline.content.articles import Article, ArticleSet, load_articles
+from pipeline.content.series import next_due, queue_order, series_nav
+from pipeline.errors import NotFoundError, PipelineError
+from pipeline.render import Personalizer, RenderedIssue, render_issue
+from pipeline.render.message import OutgoingEmail, Sender, build_message, new_message_id
+from pipeline.schedule.crontab import planned_dates
+from pipeline.schedule.triggers import recurring_trigger
+from pipeline.sending.runner import CampaignRunner, RecipientLinks
+from pipeline.sending.transports import CampaignMessage, Outcome, Recipient, make_transport
+from pipeline.sending.transports.base import RETRYABLE_FAILURES
+from pipeline.sending.transports.outbox import write_atomically
+from pipeline.store.db import make_engine, make_sessionmaker, migrate
+from pipeline.store.failures import requeue_failed
+from pipeline.store.ledger import CampaignCounts, CampaignRecord, Ledger, NewIssue
+from pipeline.store.oneoffs import schedule_plan
+from pipeline.store.reports import CampaignReport, Reports
+from pipeline.store.stops import StopRecord, StopStore
+from pipeline.subscribers import normalize_email
+from pipeline.tokens import TokenSigner
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC. Tests pass their own clock instead."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One line of ``newsletter queue``."""
+
+    slug: str
+    title: str
+    series: str | None
+    part: int | None
+    status: str
+    planned_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        """The shape of ``queue --json``."""
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "series": self.series,
+            "part": self.part,
+            "status": self.status,
+            "planned_at": self.planned_at.isoformat() if self.planned_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What a ``send`` did."""
+
+    counts: CampaignCounts
+    created: bool
+    added: int
+    dry_run: bool
+    stopped: str | None = None
+    requeued: int = 0
+    retried: int = 0  # failed rows sent again (``retry_failed``)
+    #: Set when the run stopped with rows pending: what it waits for (see ``store.stops``).
+    stop: StopRecord | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Nothing failed, nothing in doubt, nothing left unsent.
+
+        Rows another live sender has in flight (``sending``) do not count
+        against this run: that sender records them.
+        """
+        c = self.counts
+        return c.failed == 0 and c.uncertain == 0 and c.pending == 0
+
+
+@dataclass(frozen=True)
+class PreviewFiles:
+    """Where ``preview`` wrote its files."""
+
+    html: Path
+    text: Path
+    eml: Path
+
+
+class Newsletter:
+    """A newsletter folder opened for work."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine: Engine = make_engine(settings.database_url)
+        migrate(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.ledger = Ledger(self.sessions)
+        self.signer = TokenSigner(settings.secret_key.get_secret_value(), clock=clock)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # -- articles and the queue -------------------------------------------------
+
+    def articles(self) -> ArticleSet:
+        """Every article in the folder, and every problem found reading them."""
+        return load_articles(self.settings.articles_path, self.settings.schedule.tz)
+
+    def article(self, slug: str) -> Article:
+        """One article by slug, or :class:`NotFoundError`."""
+        found = self.articles()
+        for article in found.articles:
+            if article.slug == slug:
+                return article
+        for problem in found.problems:
+            if problem.path.stem == slug:
+                raise PipelineError(str(problem))
+        raise NotFoundError(f"no article with slug {slug!r} in {self.settings.articles_path}")
+
+    def planned(self, articles: tuple[Article, ...], sent: set[str]) -> dict[str, datetime]:
+        """When each queued article is expected to go out: its one-off send, else the schedule.
+
+        While the schedule is paused nothing is planned: a date that only
+        happens if someone resumes the schedule is not shown as a plan.
+        """
+        schedule = self.settings.schedule
+        held = schedule_plan(self.sessions)
+        if held.paused:
+            return {}
+        one_offs = {slug: at.astimezone(schedule.tz) for slug, at in held.one_offs.items()}
+        now = self.clock().astimezone(schedule.tz)
+        trigger = recurring_trigger(schedule)
+        return planned_dates(queue_order(articles, sent), trigger, now, one_offs)
+
+    def queue(self) -> list[QueueEntry]:
+        """Queued articles not yet sent, in send order, with planned dates."""
+        articles = self.articles().articles
+        sent = self.ledger.sent_slugs()
+        planned = self.planned(articles, sent)
+        return [
+            QueueEntry(
+                slug=a.slug,
+                title=a.title,
+                series=a.series,
+                part=a.part,
+                status=a.status,
+                planned_at=planned.get(a.slug),
+            )
+            for a in queue_order(articles, sent)
+        ]
+
+    def next_due(self) -> Article | None:
+        """The first queued article whose ``send_after`` has passed."""
+        queue = queue_order(self.articles().articles, self.ledger.sent_slugs())
+        return next_due(queue, self.clock())
+
+    # -- rendering ----------------------------------------------------------------
+
+    def archive_url(self, slug: str) -> str:
+        """Where the web archive shows an issue."""
+        return f"{self.settings.web.base_url}/archive/{slug}"
+
+    def render(self, slug: str) -> RenderedIssue:
+        """Render an article as it would be sent now (placeholders left in)."""
+        article = self.article(slug)
+        articles = self.articles().articles
+        sent = self.ledger.sent_slugs() | {slug}
+        nav = series_nav(
+            article,
+            articles,
+            sent_slugs=sent,
+            base_url=self.settings.web.base_url,
+            planned=self.planned(articles, sent),
+        )
+        return render_issue(article, nav, self.settings, archive_url=self.archive_url(slug))
+
+    def sender(self) -> Sender:
+        """The From/Reply-To of every email."""
+        email = self.settings.email
+        return Sender(email=email.from_email, name=email.from_name, reply_to=email.reply_to)
+
+    def links(self) -> RecipientLinks:
+        """Builds personal values (name fallback, signed unsubscribe link)."""
+        return RecipientLinks(
+            signer=self.signer,
+            base_url=self.settings.web.base_url,
+            first_name_fallback=self.settings.email.first_name_fallback,
+        )
+
+    def sample_recipient(self, email: str) -> Recipient:
+        """A recipient outside the ledger, for previews and test sends."""
+        return Recipient(
+            email=email,
+            first_name=self.settings.email.first_name_fallback,
+            unsubscribe_url=f"{self.settings.web.base_url}/unsubscribe",
+        )
+
+    def preview(self, slug: str, out_dir: Path) -> PreviewFiles:
+        """Write ``SLUG.html``, ``SLUG.txt`` and ``SLUG.eml`` as a subscriber would get them."""
+        issue = self.render(slug)
+        recipient = self.sample_recipient("subscriber@example.com")
+        personalizer = Personalizer(issue)
+        html = personalizer.html(recipient.values())
+        text = personalizer.text(recipient.values())
+        email = OutgoingEmail(
+            sender=self.sender(),
+            to=recipient.email,
+            subject=issue.subject,
+            text=text,
+            html=html,
+            unsubscribe_url=recipient.unsubscribe_url,
+            date=self.clock(),
+            message_id=new_message_id(self.sender()),
+            campaign=slug,
+        )
+        files = PreviewFiles(
+            html=out_dir / f"{slug}.html", text=out_dir / f"{slug}.txt", eml=out_dir / f"{slug}.eml"
+        )
+        write_atomically(files.html, html.encode("utf-8"))
+        write_atomically(files.text, text.encode("utf-8"))
+        write_atomically(files.eml, build_message(email).as_bytes())
+        return files
+
+    # -- sending ------------------------------------------------------------------
+
+    def resolve_slug(self, slug: str | None) -> str:
+        """The given slug, or the next due article's."""
+        if slug is not None:
+            return slug
+        article = self.next_due()
+        if article is None:
+            raise NotFoundError("nothing to send: no queued article is due")
+        return article.slug
+
+    def send(
+        self,
+        slug: str | None = None,
+        *,
+        dry_run: bool = False,
+        include_new: bool = False,
+        resend_uncertain: bool = False,
+        retry_failed: bool = False,
+        progress: Callable[[CampaignCounts], None] | None = None,
+        on_runner: Callable[[CampaignRunner], None] | None = None,
+        by_scheduler: bool = False,
+    ) -> SendReport:
+        """Send an article to every active subscriber; a repeat resumes, never resends.
+
+        ``resend_uncertain`` puts rows in doubt back in the queue (the owner
+        prefers a possible duplicate to a possible miss). ``retry_failed`` does
+        so for rows that failed for a reason the owner may have fixed (a
+        request refused, retries run out; never a refusal of the person).
+        ``on_runner`` hands
+        the runner to the caller before sending starts, so a signal handler
+        can ask it to stop gracefully. A send by hand (not ``by_scheduler``)
+        answers whatever the campaign's last stop was waiting for; a
+        scheduler's send keeps counting the stops in a row, for the backoff.
+        """
+        slug = self.resolve_slug(slug)
+        if dry_run:
+            return self._dry_run(slug, self.ledger.get_campaign(slug))
+        campaign, created = self.plan(slug)
+        added = 0 if created or not include_new else self.ledger.add_new_subscribers(campaign.id)
+        requeued = 0
+        if resend_uncertain:
+            # Expire first: a batch a crashed sender left in flight is in doubt
+            # only once expired, and it is exactly what the owner means to resend.
+            self.runner().expire_stale(campaign)
+            requeued = self.ledger.requeue_uncertain(campaign.id)
+        retried = (
+            requeue_failed(self.sessions, campaign.id, RETRYABLE_FAILURES) if retry_failed else 0
+        )
+        stops = StopStore(self.sessions)
+        if not by_scheduler:
+            stops.clear(campaign.id)
+        runner = self.runner()
+        if on_runner is not None:
+            on_runner(runner)
+        result = runner.run(campaign, progress)
+        stop = stops.after_run(
+            campaign.id,
+            self.clock(),
+            pending=result.counts.pending,
+            stopped=result.stopped,
+            needs_owner=result.needs_owner,
+            asked_to_stop=runner.stopping,
+        )
+        return SendReport(
+            counts=result.counts,
+            created=created,
+            added=added,
+            dry_run=False,
+            stopped=result.stopped,
+            requeued=requeued,
+            retried=retried,
+            stop=stop,
+        )
+
+    def plan(self, slug: str) -> tuple[CampaignRecord, bool]:
+        """The article's campaign, planned now if it was not: rendered once, audience snapshot.
+
+        Returns the campaign and whether this call planned it. Planning alone
+        sends nothing: ``send`` or a ``worker`` does.
+        """
+        campaign = self.ledger.get_campaign(slug)
+        if campaign is not None:
+            return campaign, False
+        article = self.article(slug)
+        if article.status == "draft":
+            raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
+        issue = self.render(slug)
+        return self.ledger.plan(
+            NewIssue(
+                slug=slug,
+                subject=issue.subject,
+                preheader=issue.preheader,
+                html=issue.html,
+                text=issue.text,
+                transport=self.settings.sending.transport,
+            ),
+            self.clock(),
+        )
+
+    def runner(self) -> CampaignRunner:
+        """A campaign runner on the configured transport."""
+        return CampaignRunner(
+            self.ledger,
+            lambda: make_transport(self.settings, self.clock),
+            sender=self.sender(),
+            links=self.links(),
+            batch_size=self.settings.sending.batch_size,
+            clock=self.clock,
+            concurrency=self.settings.sending.concurrency,
+            processes=self.settings.sending.processes,
+            # A forked helper must not share pooled connections with this process.
+            before_fork=self.engine.dispose,
+        )
+
+    def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:
+        if campaign is not None:
+            return SendReport(self.ledger.counts(campaign), created=False, added=0, dry_run=True)
+        self.render(slug)  # proves the issue renders
+        audience = self.ledger.count_audience()
+        counts = CampaignCounts(
+            slug=slug,
+            planned=audience,
+            pending=audience,
+            sending=0,
+            sent=0,
+            failed=0,
+            uncertain=0,
+            suppressed=0,
+        )
+        return SendReport(counts, created=False, added=0, dry_run=True)
+
+    def test_send(self, slug: str, to: str) -> str:
+        """One copy to ``to`` through the configured transport, outside the ledger."""
+        address = normalize_email(to)
+        issue = self.render(slug)
+        transport = make_transport(self.settings, self.clock)
+        message = CampaignMessage(campaign=f"test-{slug}", issue=issue, sender=self.sender())
+        with transport:
+            [result] = transport.send_batch(message, [self.sample_recipient(address)])
+        if result.outcome is not Outcome.SENT:
+            raise PipelineError(f"test send to {address} failed: {result.error}")
+        return result.message_id or ""
+
+    def status(self, slug: str | None = None) -> list[CampaignCounts]:
+        """Counts per campaign, newest first (or just one)."""
+        return [self.ledger.counts(c) for c in self._campaigns(slug)]
+
+    def reports(self, slug: str | None = None) -> list[CampaignReport]:
+        """``status`` in full: the counts, why rows failed, who holds rows in flight."""
+        reports = Reports(self.sessions)
+        return [reports.report(c.id, self.ledger.counts(c)) for c in self._campaigns(slug)]
+
+    def _campaigns(self, slug: str | None) -> list[CampaignRecord]:
+        if slug is None:
+            return self.ledger.campaigns()
+        campaign = self.ledger.get_campaign(slug)
+        if campaign is None:
+            raise NotFoundError(f"no campaign for {slug!r} (it has not been sent)")
+        return [campaign]

@@ -1,0 +1,1 @@
+"""Crontab and DST, the catch-up policy, scheduler jobs and the service."""

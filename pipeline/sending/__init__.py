@@ -1,0 +1,1 @@
+"""Campaign runner, sender processes, the worker and the transports."""

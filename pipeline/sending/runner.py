@@ -1,0 +1,467 @@
+"""Run a campaign in batches through a transport, keeping the ledger true.
+
+Like listmonk's manager, the runner depends on two narrow interfaces: a
+:class:`CampaignStore` (the ledger) and a :class:`~pipeline.sending.transports.Transport`.
+Each batch is claimed (pending -> sending) before anything is handed over and
+recorded (sending -> sent | failed | uncertain | suppressed, or back to
+pending) right after, so the ledger is the checkpoint: a rerun carries on from
+it and never sends a row twice. While a batch is out, a heartbeat renews its
+lease so that nobody mistakes a slow sender for a dead one.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pipeline.render import RenderedIssue
+from pipeline.render.message import Sender
+from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
+from pipeline.sending.senders import Heartbeat, is_dead_sender, sender_identity
+from pipeline.sending.transports import (
+    CampaignMessage,
+    DeliveryResult,
+    Outcome,
+    Recipient,
+    Transport,
+    TransportStopError,
+)
+from pipeline.store.ledger import (
+    CampaignCounts,
+    CampaignRecord,
+    Claim,
+    ClaimedRow,
+    NewIssue,
+    OutcomeGroup,
+)
+from pipeline.store.models import DeliveryStatus
+from pipeline.tokens import TokenSigner
+
+log = logging.getLogger("pipeline.sending.runner")
+
+#: How long a claim may go unrenewed before its sender is presumed dead.
+DEFAULT_LEASE = timedelta(minutes=2)
+#: Seconds between progress reports of a run (see ``_RunState.progress_due``).
+PROGRESS_EVERY = 0.5
+
+
+class CampaignStore(Protocol):
+    """What the runner needs from the ledger."""
+
+    def get_campaign(self, slug: str) -> CampaignRecord | None: ...
+    def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]: ...
+    def mark_running(self, campaign_id: int, now: datetime) -> None: ...
+    def claim(
+        self, campaign_id: int, size: int, now: datetime, owner: str, after: int = 0
+    ) -> Claim: ...
+    def renew(self, claim: Claim, now: datetime) -> bool: ...
+    def record(self, claim: Claim, groups: Sequence[OutcomeGroup], now: datetime) -> None: ...
+    def release(self, claim: Claim, delivery_ids: Sequence[int] | None = None) -> None: ...
+    def expire_stale(
+        self, campaign_id: int, now: datetime, lease: timedelta, is_dead: Callable[[str], bool]
+    ) -> int: ...
+    def counts(self, campaign: CampaignRecord) -> CampaignCounts: ...
+    def finish_if_done(self, campaign_id: int, now: datetime) -> bool: ...
+    def mark_bounced(self, subscriber_ids: Sequence[int], now: datetime) -> int: ...
+    def still_wanted(self, subscriber_ids: Collection[int]) -> set[int]: ...
+
+
+def stored_issue(campaign: CampaignRecord) -> RenderedIssue:
+    """The issue exactly as rendered when the campaign was planned."""
+    return RenderedIssue(
+        slug=campaign.slug,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        html=campaign.html,
+        text=campaign.text,
+    )
+
+
+@dataclass(frozen=True)
+class RecipientLinks:
+    """Builds each recipient's personal values (first name, unsubscribe link)."""
+
+    signer: TokenSigner
+    base_url: str
+    first_name_fallback: str
+
+    def recipient(self, row: ClaimedRow) -> Recipient:
+        """The transport's view of one claimed ledger row."""
+        token = self.signer.issue("unsubscribe", row.subscriber_id, row.email)
+        return Recipient(
+            email=row.email,
+            first_name=(row.first_name or "").strip() or self.first_name_fallback,
+            unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
+            delivery_id=row.delivery_id,
+            subscriber_id=row.subscriber_id,
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: final counts and, when it stopped early, why."""
+
+    counts: CampaignCounts
+    stopped: str | None = None
+    batches: int = 0
+    #: Why retrying cannot help until a person acts (the provider refused the
+    #: credentials or the sender); None when a later retry may succeed.
+    needs_owner: str | None = None
+
+
+_FINAL_STATUS = {
+    Outcome.SENT: DeliveryStatus.SENT,
+    Outcome.FAILED: DeliveryStatus.FAILED,
+    Outcome.UNCERTAIN: DeliveryStatus.UNCERTAIN,
+    # Left (unsubscribed, bounced, erased) while the batch was out: never sent.
+    Outcome.SUPPRESSED: DeliveryStatus.SUPPRESSED,
+}
+
+
+class _HeapFreeze:
+    """Keeps the garbage collector's work in proportion during a run.
+
+    A run allocates a few short-lived containers per recipient, so the
+    collector runs often, and each full pass walked every object the process
+    had loaded (SQLAlchemy, pydantic, the templates): about a fifth of a run's
+    time. ``gc.freeze`` parks those objects for the length of the run, and a
+    larger first-generation threshold makes the young passes rarer (another
+    tenth). Both are undone when the last run in the process ends, so nothing
+    is kept longer than it would be. Counted, because runs can overlap in a
+    process (lanes, the scheduler's worker).
+    """
+
+    #: Allocations between young collections during a run (CPython's default is 700).
+    YOUNG_THRESHOLD = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._thresholds = gc.get_threshold()
+
+    @contextmanager
+    def during_run(self) -> Iterator[None]:
+        """Freeze the heap and space out young collections while the body runs."""
+        with self._lock:
+            if self._runs == 0:
+                gc.freeze()
+                self._thresholds = gc.get_threshold()
+                young, *older = self._thresholds
+                gc.set_threshold(max(young, self.YOUNG_THRESHOLD), *older)
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+                if self._runs == 0:
+                    gc.set_threshold(*self._thresholds)
+                    gc.unfreeze()
+
+
+_HEAP = _HeapFreeze()
+
+
+class _RunState:
+    """What the lanes of one run share: the first reason to stop, and batch count."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stopped: str | None = None
+        self.batches = 0
+        self.error: BaseException | None = None
+        self._next_progress = 0.0
+
+    def progress_due(self) -> bool:
+        """Whether a lane should report progress now: at most every PROGRESS_EVERY seconds.
+
+        Counting a campaign's rows by state reads all of them; once per batch
+        would cost a million-row campaign more than its sending does. This is
+        display pacing only, so it reads the monotonic clock, not the run's.
+        """
+        now = time.monotonic()
+        with self.lock:
+            if now < self._next_progress:
+                return False
+            self._next_progress = now + PROGRESS_EVERY
+            return True
+
+    def stop(self, reason: str) -> None:
+        with self.lock:
+            if self.stopped is None:
+                self.stopped = reason
+
+
+class CampaignRunner:
+    """Sends the pending rows of one campaign, batch by batch.
+
+    With ``concurrency`` above 1, that many lanes (each with its own transport)
+    claim, send and record batches side by side, so one lane's database work
+    overlaps another's wait on the network. Each lane has at most one batch in
+    flight, so a crash leaves at most one batch in doubt per lane.
+
+    With ``processes`` above 1, the run also forks that many less one helper
+    processes (:mod:`pipeline.sending.processes`), each with ``concurrency`` lanes, so
+    the work spreads over more than one core. ``before_fork`` must close what a
+    child must not share (the database pool).
+    """
+
+    def __init__(
+        self,
+        store: CampaignStore,
+        transports: Callable[[], Transport],
+        *,
+        sender: Sender,
+        links: RecipientLinks,
+        batch_size: int,
+        clock: Callable[[], datetime],
+        lease: timedelta = DEFAULT_LEASE,
+        identity: str | None = None,
+        concurrency: int = 1,
+        processes: int = 1,
+        before_fork: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._transports = transports
+        self._sender = sender
+        self._links = links
+        self._batch_size = batch_size
+        self._clock = clock
+        self._lease = lease
+        self._identity = identity or sender_identity()
+        self._concurrency = max(1, concurrency)
+        self._processes = max(1, processes)
+        self._before_fork = before_fork
+        self._stop = threading.Event()
+        self._open: list[Transport] = []
+        self._helpers: HelperProcesses | None = None
+        self._owner_reason: str | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Finish (or give back) the batches in hand, then stop. Safe from a signal handler."""
+        self._stop.set()
+        for transport in list(self._open):
+            transport.request_stop()
+        if self._helpers is not None:
+            self._helpers.stop()
+
+    def expire_stale(self, campaign: CampaignRecord) -> int:
+        """Mark rows of senders that are gone (or whose lease lapsed) uncertain."""
+        return self._store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
+
+    def run(
+        self,
+        campaign: CampaignRecord,
+        progress: Callable[[CampaignCounts], None] | None = None,
+    ) -> RunResult:
+        """Send every pending row; return the final counts and why it stopped early."""
+        with _HEAP.during_run():
+            return self._run(campaign, progress)
+
+    def _run(
+        self,
+        campaign: CampaignRecord,
+        progress: Callable[[CampaignCounts], None] | None,
+    ) -> RunResult:
+        store = self._store
+        self._owner_reason = None
+        store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
+        store.mark_running(campaign.id, self._clock())
+        message = CampaignMessage(
+            campaign=campaign.slug, issue=stored_issue(campaign), sender=self._sender
+        )
+        state = _RunState()
+        helpers = HelperProcesses(self._processes - 1)
+        self._helpers = helpers
+        helpers.start(self._before_fork, lambda: self._work_as_helper(campaign, message))
+        try:
+            self._work(campaign, message, progress, state)
+        except BaseException:
+            helpers.stop()
+            raise
+        finally:
+            # Helpers end when nothing is left to claim (or on the stop above).
+            ends = helpers.wait()
+            self._helpers = None
+        problems = [problem for end in ends if (problem := end.problem)]
+        if problems:
+            # A helper that died left its batch in flight: in doubt, never resent.
+            store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
+            state.stop("; ".join(problems))
+        store.finish_if_done(campaign.id, self._clock())
+        return RunResult(
+            counts=store.counts(campaign),
+            stopped=state.stopped,
+            batches=state.batches,
+            needs_owner=self._owner_reason,
+        )
+
+    def _work(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessage,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        """This process's lanes, until nothing is left to claim or a stop."""
+        others = [
+            threading.Thread(
+                target=self._lane_in_thread,
+                args=(campaign, message, progress, state),
+                name=f"send-lane-{n}",
+                daemon=True,
+            )
+            for n in range(1, self._concurrency)
+        ]
+        for thread in others:
+            thread.start()
+        try:
+            self._lane(campaign, message, progress, state)
+        except BaseException:
+            # A second Ctrl-C or a crash in this lane: the other lanes stop too.
+            self.request_stop()
+            raise
+        finally:
+            for thread in others:
+                thread.join()
+        if state.error is not None:
+            raise state.error
+
+    def _work_as_helper(self, campaign: CampaignRecord, message: CampaignMessage) -> int:
+        """A forked helper's whole life: its own identity, stop signals and lanes."""
+        self._identity = sender_identity()  # claims must name this process, not the parent
+        self._helpers = None
+        self._stop = threading.Event()
+        self._open = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda _signum, _frame: self.request_stop())
+        state = _RunState()
+        self._work(campaign, message, None, state)
+        return FINISHED if state.stopped is None else STOPPED
+
+    def _lane_in_thread(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessage,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        try:
+            self._lane(campaign, message, progress, state)
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            state.error = exc
+            self.request_stop()
+
+    def _lane(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessage,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        store = self._store
+        transport = self._transports()
+        # A per-message transport re-checks unsubscribes as it goes (the claim
+        # checked them once, but an SMTP batch can take minutes).
+        transport.watch_unsubscribes(store.still_wanted)
+        self._open.append(transport)
+        if self._stop.is_set():
+            transport.request_stop()
+        after = 0  # the last row this lane claimed: its next claim looks past it
+        with transport:
+            while True:
+                if self._stop.is_set():
+                    state.stop("stopped on request; run send again to carry on")
+                if state.stopped is not None:
+                    return
+                # The claim itself skips (suppresses) anyone who left since planning.
+                claim = store.claim(
+                    campaign.id, self._batch_size, self._clock(), self._identity, after
+                )
+                if not claim.rows:
+                    return
+                after = claim.rows[-1].delivery_id
+                with state.lock:
+                    state.batches += 1
+                reason = self._send_batch(transport, message, claim)
+                if reason is not None:
+                    state.stop(reason)
+                if progress is not None and state.progress_due():
+                    progress(store.counts(campaign))
+
+    def _bounce(self, results: Sequence[DeliveryResult]) -> None:
+        """Subscribers whose mailbox does not exist leave the list, once their rows are recorded."""
+        gone = [
+            r.recipient.subscriber_id
+            for r in results
+            if r.address_gone and r.outcome is Outcome.FAILED and r.recipient.subscriber_id
+        ]
+        if gone:
+            self._store.mark_bounced(gone, self._clock())
+
+    def _send_batch(
+        self, transport: Transport, message: CampaignMessage, claim: Claim
+    ) -> str | None:
+        """Send one claimed batch and record it; return a reason to stop, if any."""
+        recipients = [self._links.recipient(row) for row in claim.rows]
+        renew_every = max(self._lease.total_seconds() / 4, 0.05)
+        heartbeat = Heartbeat(
+            lambda: self._store.renew(claim, self._clock()), renew_every, self._lease, self._clock
+        )
+        try:
+            with heartbeat:
+                results = transport.send_batch(message, recipients)
+        except TransportStopError as exc:
+            # Nothing of this batch was accepted: it goes back to pending intact.
+            self._store.release(claim)
+            if exc.needs_owner and self._owner_reason is None:
+                self._owner_reason = str(exc)
+            return str(exc)
+        if heartbeat.lost:
+            # Our rows may have been expired (uncertain) meanwhile. Recording
+            # still goes by our claim token: rows expired under it take our
+            # word, rows requeued and claimed by another sender are untouched.
+            log.warning("batch of %d: lease lost while it was out", len(claim.rows))
+        # Any other exception leaves the rows in flight; a later run finds the
+        # sender gone and reports them as uncertain rather than resending them.
+        # Grouped by outcome: a SendGrid batch is typically one group, one UPDATE.
+        by_outcome: dict[tuple[Outcome, str | None, str | None, str | None], list[int]] = {}
+        for r in results:
+            kind = r.failure_kind.value if r.failure_kind and r.outcome is Outcome.FAILED else None
+            key = (r.outcome, r.message_id, r.error, kind)
+            by_outcome.setdefault(key, []).append(r.recipient.delivery_id or 0)
+        final = [
+            OutcomeGroup(_FINAL_STATUS[outcome], tuple(ids), message_id, error, kind)
+            for (outcome, message_id, error, kind), ids in by_outcome.items()
+            if outcome in _FINAL_STATUS
+        ]
+        self._store.record(claim, final, self._clock())
+        self._bounce(results)
+        deferred = [
+            delivery_id
+            for (outcome, _m, _e, _k), ids in by_outcome.items()
+            if outcome is Outcome.DEFERRED
+            for delivery_id in ids
+        ]
+        if deferred:
+            self._store.release(claim, deferred)
+            if not self._stop.is_set():
+                reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
+                detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
+                return (
+                    f"{len(deferred)} message(s) not handed over ({detail}); run send again later"
+                )
+        return None
