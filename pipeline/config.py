@@ -15,7 +15,6 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,6 +27,12 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
+
+# Each provider owns its section's model (and registers it in
+# pipeline.sending.transports.TRANSPORTS); Settings keeps them as typed fields
+# so `settings.smtp.host` stays checked by mypy and `[smtp]` validates as before.
+from pipeline.sending.transports.sendgrid_settings import SendGridSettings
+from pipeline.sending.transports.smtp_settings import SmtpSettings
 
 CONFIG_FILE_NAME = "newsletter.toml"
 #: Where a folder keeps its generated secret key when NEWSLETTER_SECRET_KEY is unset.
@@ -140,29 +145,6 @@ class SendingSettings(_Section):
     #: Sending processes (this one and forked helpers, each with ``concurrency``
     #: lanes): building personal links and bodies needs a core per process.
     processes: int = Field(default=1, ge=1, le=64)
-
-
-class SmtpSettings(_Section):
-    host: str = "localhost"
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
-    max_retries: int = Field(default=3, ge=0, le=20)
-
-
-class SendGridSettings(_Section):
-    """SendGrid options; the API key and host come from the environment."""
-
-    sandbox_mode: bool = False
-    categories: tuple[str, ...] = ("newsletter",)
-    timeout: float = Field(default=30.0, gt=0)
-    max_retries: int = Field(default=5, ge=0, le=20)
-    #: Cap on one 429 wait, so a bad X-RateLimit-Reset cannot park a send for hours.
-    max_rate_limit_wait: float = Field(default=300.0, gt=0)
-    #: The return-path (envelope sender) subdomain SendGrid's domain authentication
-    #: set up, such as ``em1234.example.com``; preflight checks SPF there.
-    return_path_domain: str | None = None
 
 
 class AuthorSettings(_Section):

@@ -13,21 +13,23 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from pipeline import links
 from pipeline.config import Settings
 from pipeline.content.articles import Article, ArticleSet, load_articles
-from pipeline.content.series import next_due, queue_order, series_nav
+from pipeline.content.queue import next_due, planned_dates, queue_order
+from pipeline.content.series import series_nav
 from pipeline.errors import NotFoundError, PipelineError
 from pipeline.render import Personalizer, RenderedIssue, render_issue
 from pipeline.render.message import OutgoingEmail, Sender, build_message, new_message_id
-from pipeline.schedule.crontab import planned_dates
 from pipeline.schedule.triggers import recurring_trigger
-from pipeline.sending.runner import CampaignRunner, RecipientLinks
+from pipeline.sending.recipients import RecipientLinks
+from pipeline.sending.runner import CampaignRunner
 from pipeline.sending.transports import CampaignMessage, Outcome, Recipient, make_transport
 from pipeline.sending.transports.base import RETRYABLE_FAILURES
 from pipeline.sending.transports.outbox import write_atomically
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.failures import requeue_failed
-from pipeline.store.ledger import CampaignCounts, CampaignRecord, Ledger, NewIssue
+from pipeline.store.ledger import CampaignCounts, CampaignRecord, Ledger
 from pipeline.store.oneoffs import schedule_plan
 from pipeline.store.reports import CampaignReport, Reports
 from pipeline.store.stops import StopRecord, StopStore
@@ -173,7 +175,7 @@ class Newsletter:
 
     def archive_url(self, slug: str) -> str:
         """Where the web archive shows an issue."""
-        return f"{self.settings.web.base_url}/archive/{slug}"
+        return links.archive_url(self.settings.web.base_url, slug)
 
     def render(self, slug: str) -> RenderedIssue:
         """Render an article as it would be sent now (placeholders left in)."""
@@ -207,7 +209,7 @@ class Newsletter:
         return Recipient(
             email=email,
             first_name=self.settings.email.first_name_fallback,
-            unsubscribe_url=f"{self.settings.web.base_url}/unsubscribe",
+            unsubscribe_url=links.unsubscribe_page_url(self.settings.web.base_url),
         )
 
     def preview(self, slug: str, out_dir: Path) -> PreviewFiles:
@@ -324,17 +326,7 @@ class Newsletter:
         if article.status == "draft":
             raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
         issue = self.render(slug)
-        return self.ledger.plan(
-            NewIssue(
-                slug=slug,
-                subject=issue.subject,
-                preheader=issue.preheader,
-                html=issue.html,
-                text=issue.text,
-                transport=self.settings.sending.transport,
-            ),
-            self.clock(),
-        )
+        return self.ledger.plan(issue, self.settings.sending.transport, self.clock())
 
     def runner(self) -> CampaignRunner:
         """A campaign runner on the configured transport."""

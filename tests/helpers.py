@@ -33,8 +33,8 @@ def sample_nameserver() -> str:
     global _sample_nameserver
     with _dns_lock:
         if _sample_nameserver is None:
-            from tests import preflight_zones
-            from tests.dns_server import dns_server, txt
+            from tests.fakes import preflight_zones
+            from tests.fakes.dns_server import dns_server, txt
 
             zone = {
                 name.replace("example.com", SAMPLE_DOMAIN): [

@@ -22,10 +22,10 @@ import typer
 from typer.core import TyperGroup
 
 from pipeline.config import find_config, load_settings
-from pipeline.content.series import queue_order
+from pipeline.content.queue import Firing, queue_order, upcoming_firings
 from pipeline.errors import PipelineError
 from pipeline.newsletter import Newsletter
-from pipeline.schedule.crontab import next_firings, planned_dates
+from pipeline.schedule.catch_up import grace_seconds
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.store.oneoffs import OneOffSend, OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore, SchedulerStatus
@@ -87,14 +87,6 @@ def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
 
 
 @dataclass(frozen=True)
-class Firing:
-    """One coming firing of the recurring schedule and the article it would send."""
-
-    at: datetime
-    slug: str | None
-
-
-@dataclass(frozen=True)
 class ScheduleListing:
     """What ``schedule list`` shows."""
 
@@ -144,14 +136,12 @@ def schedule_listing(newsletter: Newsletter, count: int = 5) -> ScheduleListing:
     queue = queue_order(newsletter.articles().articles, newsletter.ledger.sent_slugs())
     # Which article each firing would send, as if the schedule were running
     # (the listing says so when it is paused).
-    planned = planned_dates(queue, trigger, now, one_offs)
-    by_firing = {at: slug for slug, at in planned.items() if slug not in one_offs}
-    firings = [Firing(at, by_firing.get(at)) for at in next_firings(trigger, now, count)]
+    firings = upcoming_firings(queue, trigger, now, one_offs, count)
     state = SchedulerStateStore(newsletter.sessions).status()
     return ScheduleListing(
         cron=schedule.cron,
         timezone=schedule.timezone,
-        catch_up_grace_seconds=int(schedule.catch_up_grace.total_seconds()),
+        catch_up_grace_seconds=grace_seconds(schedule.catch_up_grace),
         state=state,
         scheduler_running=state.leader_alive(newsletter.clock()),
         one_offs=pending,

@@ -1,28 +1,67 @@
-"""Series order, previous/next links and the send queue."""
+"""Series order, previous/next links and series warnings.
+
+The send queue (what goes out next, and when) is :mod:`pipeline.content.queue`.
+
+:class:`SeriesNav` is the one shape of a series' Previous/Next: the email templates
+and the web archive's frame both receive it (the archive with its links pointed into
+the archive by :meth:`SeriesNav.relinked`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 
 from pipeline.content.articles import Article, front_matter_line
 from pipeline.errors import Problem
+from pipeline.links import neighbour_url
 
-#: Sorts an article without ``send_after`` before any that has one.
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_SMALL_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "vs"}
+)
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+
+
+def series_title(slug: str) -> str:
+    """``massage-and-wellbeing`` -> ``Massage and Wellbeing``."""
+    words = [w for w in re.split(r"[-_\s]+", slug) if w]
+    return " ".join(
+        w if i and w in _SMALL_WORDS else w[:1].upper() + w[1:] for i, w in enumerate(words)
+    )
+
+
+def short_date(moment: datetime) -> str:
+    """``Tue 8 Dec`` in ``moment``'s own timezone, the same in every locale."""
+    return f"{_WEEKDAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}"
 
 
 @dataclass(frozen=True)
 class SeriesLink:
-    """A link to a neighbouring article in the same series."""
+    """A neighbouring article in the same series, as the email and the archive link it.
+
+    ``sent`` is the "coming next" state: a neighbour not sent yet is announced as
+    coming (with its planned date when known) rather than as a plain Next.
+    """
 
     slug: str
     title: str
     url: str
     sent: bool
     planned_at: datetime | None = None
+
+    @property
+    def planned(self) -> str | None:
+        """``Tue 8 Dec``, only for a neighbour not sent yet whose date is known."""
+        if self.sent or self.planned_at is None:
+            return None
+        return short_date(self.planned_at)
 
 
 @dataclass(frozen=True)
@@ -36,12 +75,37 @@ class SeriesNav:
     previous: SeriesLink | None
     next: SeriesLink | None
 
+    @property
+    def series_title(self) -> str:
+        """The series' slug as a heading: "Part 2 of 3 in Massage and Wellbeing"."""
+        return series_title(self.series)
+
+    def relinked(self, url_for: Callable[[SeriesLink], str]) -> SeriesNav:
+        """The same navigation with each neighbour's ``url`` from ``url_for``."""
+
+        def link(neighbour: SeriesLink | None) -> SeriesLink | None:
+            if neighbour is None:
+                return None
+            return dataclasses.replace(neighbour, url=url_for(neighbour))
+
+        return dataclasses.replace(self, previous=link(self.previous), next=link(self.next))
+
+    def in_timezone(self, tz: tzinfo) -> SeriesNav:
+        """The same navigation with planned dates in ``tz`` (the clinic's), for display."""
+
+        def link(neighbour: SeriesLink | None) -> SeriesLink | None:
+            if neighbour is None or neighbour.planned_at is None:
+                return neighbour
+            if neighbour.planned_at.tzinfo is None:
+                return neighbour  # naive: already local, as written
+            return dataclasses.replace(neighbour, planned_at=neighbour.planned_at.astimezone(tz))
+
+        return dataclasses.replace(self, previous=link(self.previous), next=link(self.next))
+
 
 def article_url(article: Article, base_url: str) -> str:
     """Where a reader finds ``article``: its ``canonical_url``, else the web archive."""
-    if article.canonical_url:
-        return article.canonical_url
-    return f"{base_url.rstrip('/')}/archive/{article.slug}"
+    return neighbour_url(base_url, article.slug, article.canonical_url)
 
 
 def _by_part(article: Article) -> tuple[int, str]:
@@ -97,56 +161,6 @@ def series_nav(
         previous=link(members[index - 1]) if index > 0 else None,
         next=link(members[index + 1]) if index + 1 < len(members) else None,
     )
-
-
-def _send_key(article: Article) -> tuple[datetime, str, int, str]:
-    return (article.send_after or _EARLIEST, article.series or "", article.part or 0, article.slug)
-
-
-def queue_order(articles: Iterable[Article], sent_slugs: Collection[str]) -> list[Article]:
-    """The queued (non-draft), not-yet-sent articles in the order they go out.
-
-    The order is by ``send_after`` (none first), then series, part and slug,
-    with one rule on top: a part never goes before an earlier part of its
-    series that is also still waiting in the queue. If ``send_after`` would
-    put it first, it waits and goes right after that earlier part. (Parts
-    already sent, and drafts, do not hold anything back.)
-
-    Each step takes the first article in that order whose earlier waiting
-    parts have all been placed, which keeps the order otherwise unchanged.
-    """
-    waiting = sorted(
-        (a for a in articles if a.status != "draft" and a.slug not in sent_slugs),
-        key=_send_key,
-    )
-    ordered: list[Article] = []
-    while waiting:
-        for index, candidate in enumerate(waiting):
-            held_back = candidate.series is not None and any(
-                other.series == candidate.series and _by_part(other) < _by_part(candidate)
-                for other in waiting
-            )
-            if not held_back:
-                ordered.append(waiting.pop(index))
-                break
-    return ordered
-
-
-def next_due(queue: Sequence[Article], moment: datetime) -> Article | None:
-    """The article to send at ``moment``: the first in ``queue`` that is due.
-
-    ``queue`` is :func:`queue_order`'s result. An article is due when its
-    ``send_after`` has passed, unless an earlier part of its series is still
-    waiting ahead of it in the queue (not yet due itself): parts go out in order.
-    """
-    blocked: set[str] = set()
-    for article in queue:
-        if article.send_after is None or article.send_after <= moment:
-            if article.series is None or article.series not in blocked:
-                return article
-        elif article.series is not None:
-            blocked.add(article.series)
-    return None
 
 
 def _numbers(parts: list[int]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipeline.links import unsubscribe_url
 from pipeline.preflight.dns import clear_cache, dns_checks
 from pipeline.preflight.email import collect, email_checks
 from pipeline.preflight.links import link_checks, link_targets
@@ -55,7 +56,7 @@ def run_preflight(
     token = newsletter.signer.issue("unsubscribe", 0, SAMPLE_ADDRESS)
     values = {
         "first_name": settings.email.first_name_fallback,
-        "unsubscribe_url": f"{settings.web.base_url}/unsubscribe/{token}",
+        "unsubscribe_url": unsubscribe_url(settings.web.base_url, token),
     }
     checks.extend(email_checks(issue, values))
     if links:

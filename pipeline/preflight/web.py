@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pipeline.links import archive_index_url, unsubscribe_url
 from pipeline.preflight.report import Check, failed, passed, soften, warned
 
 GROUP = "web"
@@ -48,7 +49,7 @@ def _base_url(base_url: str) -> Check:
 
 
 def _one_click(client: httpx.Client, base_url: str) -> Check:
-    url = f"{base_url}/unsubscribe/{PROBE_TOKEN}"
+    url = unsubscribe_url(base_url, PROBE_TOKEN)
     try:
         response = client.post(url, data={"List-Unsubscribe": "One-Click"})
     except httpx.HTTPError as exc:
@@ -80,7 +81,7 @@ def _one_click(client: httpx.Client, base_url: str) -> Check:
 
 
 def _archive(client: httpx.Client, base_url: str) -> Check:
-    url = f"{base_url}/archive"
+    url = archive_index_url(base_url)
     try:
         code = client.get(url).status_code
     except httpx.HTTPError as exc:

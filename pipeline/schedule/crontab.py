@@ -1,4 +1,4 @@
-"""The clinic's recurring schedule: standard crontab in, planned dates out.
+"""The clinic's recurring schedule: standard crontab in, firing times out.
 
 APScheduler 3 numbers weekdays 0=Monday, while standard crontab says 0 (and 7)
 is Sunday; :func:`cron_trigger` parses the standard meaning and hands
@@ -9,23 +9,18 @@ matches; APScheduler ANDs its fields, so that case becomes an OrTrigger.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from pipeline.content.articles import Article
-from pipeline.content.series import next_due
 from pipeline.errors import ConfigError
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-#: How far ahead planning looks; a year of weekly sends is plenty for a queue.
-_PLANNING_HORIZON = 600
 
 
 def _weekday_number(token: str) -> int:
@@ -106,36 +101,3 @@ def next_firings(trigger: BaseTrigger, after: datetime, count: int) -> Iterator[
         yield fire
         previous = fire
         moment = fire + timedelta(seconds=1)
-
-
-def planned_dates(
-    queue: Sequence[Article],
-    trigger: BaseTrigger,
-    now: datetime,
-    one_offs: Mapping[str, datetime] | None = None,
-) -> dict[str, datetime]:
-    """When each queued article is expected to go out.
-
-    One-off sends keep their own time. Every recurring firing sends the first
-    article in queue order whose ``send_after`` has passed by then, which is
-    exactly what the scheduler does (:func:`pipeline.content.series.next_due`). An
-    article held for its one-off send is never taken by a recurring firing,
-    and until its time comes it holds back the later parts of its series.
-    """
-    held = dict(one_offs or {})
-    planned = dict(held)
-    waiting = list(queue)
-    for firing in next_firings(trigger, now, _PLANNING_HORIZON):
-        # One-offs whose time has come are out of the queue by this firing.
-        waiting = [a for a in waiting if not (a.slug in held and held[a.slug] <= firing)]
-        if not any(a.slug not in held for a in waiting):
-            break
-        candidates = [
-            replace(a, send_after=datetime.max.replace(tzinfo=UTC)) if a.slug in held else a
-            for a in waiting
-        ]
-        article = next_due(candidates, firing)
-        if article is not None:
-            planned[article.slug] = firing
-            waiting = [a for a in waiting if a.slug != article.slug]
-    return planned

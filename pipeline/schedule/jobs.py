@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.config import load_settings
-from pipeline.content.series import next_due, queue_order
+from pipeline.content.queue import next_due, queue_order
 from pipeline.errors import PipelineError
 from pipeline.newsletter import Newsletter, SendReport
+from pipeline.schedule.catch_up import decide
 from pipeline.sending.runner import CampaignRunner
 from pipeline.store.db import make_engine, make_sessionmaker
 from pipeline.store.models import CampaignStatus, WaitingFor
@@ -204,16 +204,8 @@ def send_due(config_path: str, *, now: datetime | None = None) -> SendReport | N
         # the later parts of its series (parts never go out of order).
         held = {one.slug: one.at for one in OneOffStore(newsletter.sessions).pending()}
         sent = newsletter.ledger.sent_slugs()
-        queue = [
-            replace(
-                article,
-                send_after=max(held[article.slug], article.send_after or held[article.slug]),
-            )
-            if article.slug in held
-            else article
-            for article in queue_order(newsletter.articles().articles, sent)
-        ]
-        article = next_due(queue, newsletter.clock())
+        queue = queue_order(newsletter.articles().articles, sent)
+        article = next_due(queue, newsletter.clock(), held)
         if article is None:
             why = f"{len(queue)} queued, none due yet" if queue else "the queue is empty"
             log.warning(
@@ -233,7 +225,8 @@ def send_scheduled_due(config_path: str, *, now: datetime | None = None) -> list
     Runs every few seconds, so it looks first with a bare connection and opens
     the folder only when something is due. While paused, due one-offs stay
     pending; once resumed they go out if still within the catch-up grace.
-    Beyond it they are marked missed and logged, like a missed firing.
+    Beyond it they are marked missed and logged, like a missed firing (one
+    policy for both: :mod:`pipeline.schedule.catch_up`).
     """
     if _closing.is_set():
         return []
@@ -249,16 +242,15 @@ def send_scheduled_due(config_path: str, *, now: datetime | None = None) -> list
         engine.dispose()
     if not due:
         return []
-    grace = settings.schedule.catch_up_grace
     newsletter = Newsletter(settings, clock=_clock(now))
     store = OneOffStore(newsletter.sessions)
     sent: list[str] = []
     try:
         for one in due:
-            late = timedelta(seconds=int((moment - one.at).total_seconds()))
+            catch_up = decide(one.at, moment, settings.schedule.catch_up_grace)
             local = one.at.astimezone(settings.schedule.tz).isoformat()
-            if late > grace:
-                note = f"missed by {late}, beyond the catch-up grace of {grace}; not sent"
+            if not catch_up.runs:
+                note = f"{catch_up.reason}; not sent"
                 if store.mark_missed(one.id, moment, note):
                     log.warning(
                         "one-off send of %s set for %s was %s; schedule it again to send it",

@@ -6,17 +6,18 @@ Each batch is claimed (pending -> sending) before anything is handed over and
 recorded (sending -> sent | failed | uncertain | suppressed, or back to
 pending) right after, so the ledger is the checkpoint: a rerun carries on from
 it and never sends a row twice. While a batch is out, a heartbeat renews its
-lease so that nobody mistakes a slow sender for a dead one.
+lease so that nobody mistakes a slow sender for a dead one. A batch's own life
+(send, record, give back) is :mod:`pipeline.sending.batch`; a row's recipient
+values are :mod:`pipeline.sending.recipients`.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,28 +25,12 @@ from typing import Protocol
 
 from pipeline.render import RenderedIssue
 from pipeline.render.message import Sender
+from pipeline.sending.batch import BatchLedger, BatchSender
 from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
-from pipeline.sending.senders import Heartbeat, is_dead_sender, sender_identity
-from pipeline.sending.transports import (
-    CampaignMessage,
-    DeliveryResult,
-    Outcome,
-    Recipient,
-    Transport,
-    TransportStopError,
-)
-from pipeline.store.ledger import (
-    CampaignCounts,
-    CampaignRecord,
-    Claim,
-    ClaimedRow,
-    NewIssue,
-    OutcomeGroup,
-)
-from pipeline.store.models import DeliveryStatus
-from pipeline.tokens import TokenSigner
-
-log = logging.getLogger("pipeline.sending.runner")
+from pipeline.sending.recipients import RecipientLinks
+from pipeline.sending.senders import is_dead_sender, sender_identity
+from pipeline.sending.transports import CampaignMessage, Transport
+from pipeline.store.ledger import CampaignCounts, CampaignRecord, Claim
 
 #: How long a claim may go unrenewed before its sender is presumed dead.
 DEFAULT_LEASE = timedelta(minutes=2)
@@ -53,56 +38,23 @@ DEFAULT_LEASE = timedelta(minutes=2)
 PROGRESS_EVERY = 0.5
 
 
-class CampaignStore(Protocol):
-    """What the runner needs from the ledger."""
+class CampaignStore(BatchLedger, Protocol):
+    """What the runner needs from the ledger (a batch's needs, see BatchLedger, and these)."""
 
     def get_campaign(self, slug: str) -> CampaignRecord | None: ...
-    def plan(self, issue: NewIssue, now: datetime) -> tuple[CampaignRecord, bool]: ...
+    def plan(
+        self, issue: RenderedIssue, transport: str, now: datetime
+    ) -> tuple[CampaignRecord, bool]: ...
     def mark_running(self, campaign_id: int, now: datetime) -> None: ...
     def claim(
         self, campaign_id: int, size: int, now: datetime, owner: str, after: int = 0
     ) -> Claim: ...
-    def renew(self, claim: Claim, now: datetime) -> bool: ...
-    def record(self, claim: Claim, groups: Sequence[OutcomeGroup], now: datetime) -> None: ...
-    def release(self, claim: Claim, delivery_ids: Sequence[int] | None = None) -> None: ...
     def expire_stale(
         self, campaign_id: int, now: datetime, lease: timedelta, is_dead: Callable[[str], bool]
     ) -> int: ...
     def counts(self, campaign: CampaignRecord) -> CampaignCounts: ...
     def finish_if_done(self, campaign_id: int, now: datetime) -> bool: ...
-    def mark_bounced(self, subscriber_ids: Sequence[int], now: datetime) -> int: ...
     def still_wanted(self, subscriber_ids: Collection[int]) -> set[int]: ...
-
-
-def stored_issue(campaign: CampaignRecord) -> RenderedIssue:
-    """The issue exactly as rendered when the campaign was planned."""
-    return RenderedIssue(
-        slug=campaign.slug,
-        subject=campaign.subject,
-        preheader=campaign.preheader,
-        html=campaign.html,
-        text=campaign.text,
-    )
-
-
-@dataclass(frozen=True)
-class RecipientLinks:
-    """Builds each recipient's personal values (first name, unsubscribe link)."""
-
-    signer: TokenSigner
-    base_url: str
-    first_name_fallback: str
-
-    def recipient(self, row: ClaimedRow) -> Recipient:
-        """The transport's view of one claimed ledger row."""
-        token = self.signer.issue("unsubscribe", row.subscriber_id, row.email)
-        return Recipient(
-            email=row.email,
-            first_name=(row.first_name or "").strip() or self.first_name_fallback,
-            unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
-            delivery_id=row.delivery_id,
-            subscriber_id=row.subscriber_id,
-        )
 
 
 @dataclass(frozen=True)
@@ -115,15 +67,6 @@ class RunResult:
     #: Why retrying cannot help until a person acts (the provider refused the
     #: credentials or the sender); None when a later retry may succeed.
     needs_owner: str | None = None
-
-
-_FINAL_STATUS = {
-    Outcome.SENT: DeliveryStatus.SENT,
-    Outcome.FAILED: DeliveryStatus.FAILED,
-    Outcome.UNCERTAIN: DeliveryStatus.UNCERTAIN,
-    # Left (unsubscribed, bounced, erased) while the batch was out: never sent.
-    Outcome.SUPPRESSED: DeliveryStatus.SUPPRESSED,
-}
 
 
 class _HeapFreeze:
@@ -232,7 +175,7 @@ class CampaignRunner:
         self._store = store
         self._transports = transports
         self._sender = sender
-        self._links = links
+        self._batches = BatchSender(store, links, clock, lease)
         self._batch_size = batch_size
         self._clock = clock
         self._lease = lease
@@ -280,9 +223,7 @@ class CampaignRunner:
         self._owner_reason = None
         store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())
-        message = CampaignMessage(
-            campaign=campaign.slug, issue=stored_issue(campaign), sender=self._sender
-        )
+        message = CampaignMessage(campaign=campaign.slug, issue=campaign.issue, sender=self._sender)
         state = _RunState()
         helpers = HelperProcesses(self._processes - 1)
         self._helpers = helpers
@@ -396,72 +337,10 @@ class CampaignRunner:
                 after = claim.rows[-1].delivery_id
                 with state.lock:
                     state.batches += 1
-                reason = self._send_batch(transport, message, claim)
-                if reason is not None:
-                    state.stop(reason)
+                end = self._batches.send(transport, message, claim, self._stop.is_set)
+                if end is not None:
+                    if end.needs_owner and self._owner_reason is None:
+                        self._owner_reason = end.reason
+                    state.stop(end.reason)
                 if progress is not None and state.progress_due():
                     progress(store.counts(campaign))
-
-    def _bounce(self, results: Sequence[DeliveryResult]) -> None:
-        """Subscribers whose mailbox does not exist leave the list, once their rows are recorded."""
-        gone = [
-            r.recipient.subscriber_id
-            for r in results
-            if r.address_gone and r.outcome is Outcome.FAILED and r.recipient.subscriber_id
-        ]
-        if gone:
-            self._store.mark_bounced(gone, self._clock())
-
-    def _send_batch(
-        self, transport: Transport, message: CampaignMessage, claim: Claim
-    ) -> str | None:
-        """Send one claimed batch and record it; return a reason to stop, if any."""
-        recipients = [self._links.recipient(row) for row in claim.rows]
-        renew_every = max(self._lease.total_seconds() / 4, 0.05)
-        heartbeat = Heartbeat(
-            lambda: self._store.renew(claim, self._clock()), renew_every, self._lease, self._clock
-        )
-        try:
-            with heartbeat:
-                results = transport.send_batch(message, recipients)
-        except TransportStopError as exc:
-            # Nothing of this batch was accepted: it goes back to pending intact.
-            self._store.release(claim)
-            if exc.needs_owner and self._owner_reason is None:
-                self._owner_reason = str(exc)
-            return str(exc)
-        if heartbeat.lost:
-            # Our rows may have been expired (uncertain) meanwhile. Recording
-            # still goes by our claim token: rows expired under it take our
-            # word, rows requeued and claimed by another sender are untouched.
-            log.warning("batch of %d: lease lost while it was out", len(claim.rows))
-        # Any other exception leaves the rows in flight; a later run finds the
-        # sender gone and reports them as uncertain rather than resending them.
-        # Grouped by outcome: a SendGrid batch is typically one group, one UPDATE.
-        by_outcome: dict[tuple[Outcome, str | None, str | None, str | None], list[int]] = {}
-        for r in results:
-            kind = r.failure_kind.value if r.failure_kind and r.outcome is Outcome.FAILED else None
-            key = (r.outcome, r.message_id, r.error, kind)
-            by_outcome.setdefault(key, []).append(r.recipient.delivery_id or 0)
-        final = [
-            OutcomeGroup(_FINAL_STATUS[outcome], tuple(ids), message_id, error, kind)
-            for (outcome, message_id, error, kind), ids in by_outcome.items()
-            if outcome in _FINAL_STATUS
-        ]
-        self._store.record(claim, final, self._clock())
-        self._bounce(results)
-        deferred = [
-            delivery_id
-            for (outcome, _m, _e, _k), ids in by_outcome.items()
-            if outcome is Outcome.DEFERRED
-            for delivery_id in ids
-        ]
-        if deferred:
-            self._store.release(claim, deferred)
-            if not self._stop.is_set():
-                reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
-                detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
-                return (
-                    f"{len(deferred)} message(s) not handed over ({detail}); run send again later"
-                )
-        return None

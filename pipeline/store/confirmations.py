@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.db import rowcount
 from pipeline.store.models import ConfirmationOutbox
 
 _MAX_ERROR = 500
@@ -82,7 +83,7 @@ def claim_due(
                 .values(next_attempt_at=now + lease),
                 execution_options={"synchronize_session": False},
             )
-            if getattr(moved, "rowcount", 0) == 1:
+            if rowcount(moved) == 1:
                 taken.append(_record(row))
     return taken
 

@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import PipelineError
@@ -91,6 +92,11 @@ def _enable_wal(cursor: Any) -> None:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows a DML statement changed (it returns a CursorResult; others count 0)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def refresh_statistics(sessions: sessionmaker[Session], *tables: str) -> None:

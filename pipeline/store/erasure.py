@@ -5,20 +5,17 @@ in free space inside pages (unless the library was built with
 ``SECURE_DELETE``, as Debian's is but many others are not), and every page
 ever written sits in the ``-wal`` file until a checkpoint overwrites it.
 :func:`scrub_sqlite` therefore rebuilds the file (``VACUUM``) and empties the
-WAL (``wal_checkpoint(TRUNCATE)``); ``tests/test_erasure.py`` scans the bytes.
+WAL (``wal_checkpoint(TRUNCATE)``); ``tests/subscribers/test_erasure.py`` scans the bytes.
 """
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CursorResult,
     Delete,
     Engine,
     Text,
@@ -34,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.db import rowcount
 from pipeline.store.models import (
     ConfirmationOutbox,
     Delivery,
@@ -100,7 +98,7 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
     touched = 0
     if subscriber_id is not None:
         mine = Delivery.subscriber_id == subscriber_id
-        touched += _rowcount(
+        touched += _changed(
             session,
             update(Delivery)
             .where(mine, Delivery.status == DeliveryStatus.PENDING)
@@ -110,7 +108,7 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
             update(Delivery).where(mine, Delivery.error.is_not(None)).values(error=ERASED_ERROR),
             execution_options={"synchronize_session": False},
         )
-        touched += _rowcount(session, update(Delivery).where(mine).values(subscriber_id=None))
+        touched += _changed(session, update(Delivery).where(mine).values(subscriber_id=None))
     for form in forms:
         # Exact-case mentions lose just the address; any other spelling loses the text.
         session.execute(
@@ -119,7 +117,7 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
             .values(error=func.replace(Delivery.error, form, ERASED_MARK)),
             execution_options={"synchronize_session": False},
         )
-        touched += _rowcount(
+        touched += _changed(
             session,
             update(Delivery)
             .where(func.lower(Delivery.error).contains(form, autoescape=True))
@@ -131,19 +129,19 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
     ]
     if subscriber_id is not None:
         matches.append(WebhookEvent.subscriber_id == subscriber_id)
-    touched += _rowcount(session, delete(WebhookEvent).where(or_(*matches)))
+    touched += _changed(session, delete(WebhookEvent).where(or_(*matches)))
     queued: list[ColumnElement[bool]] = [func.lower(ConfirmationOutbox.email).in_(list(forms))]
     if subscriber_id is not None:
         queued.append(ConfirmationOutbox.subscriber_id == subscriber_id)
-    touched += _rowcount(session, delete(ConfirmationOutbox).where(or_(*queued)))
+    touched += _changed(session, delete(ConfirmationOutbox).where(or_(*queued)))
     if subscriber_id is not None:
-        touched += _rowcount(session, delete(Subscriber).where(Subscriber.id == subscriber_id))
+        touched += _changed(session, delete(Subscriber).where(Subscriber.id == subscriber_id))
     return touched
 
 
-def _rowcount(session: Session, statement: Update | Delete) -> int:
-    result = session.execute(statement, execution_options={"synchronize_session": False})
-    return int(typing.cast(CursorResult[Any], result).rowcount)
+def _changed(session: Session, statement: Update | Delete) -> int:
+    """Run one UPDATE or DELETE; how many rows it changed."""
+    return rowcount(session.execute(statement, execution_options={"synchronize_session": False}))
 
 
 @contextmanager

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.db import rowcount
 from pipeline.store.models import (
     LEFT_STATUSES,
     Delivery,
@@ -25,11 +24,6 @@ from pipeline.store.models import (
 
 #: Bounded IN lists: a batch can hold thousands of rows.
 _CHUNK = 500
-
-
-def _rowcount(result: Result[Any]) -> int:
-    # DML statements return a CursorResult; its rowcount is what was changed.
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def requeue_failed(
@@ -53,7 +47,7 @@ def requeue_failed(
             .values(status=DeliveryStatus.PENDING, error=None, failure_kind=None),
             execution_options={"synchronize_session": False},
         )
-        return _rowcount(result)
+        return rowcount(result)
 
 
 def mark_bounced(
@@ -81,7 +75,7 @@ def mark_bounced(
                 ),
                 execution_options={"synchronize_session": False},
             )
-            changed += _rowcount(result)
+            changed += rowcount(result)
             session.execute(
                 update(Delivery)
                 .where(

@@ -305,7 +305,10 @@ class FeedEntry(Base):
 
 
 class WebhookEvent(Base):
-    """One SendGrid Event Webhook event, stored once per ``sg_event_id``.
+    """One provider's delivery event (SendGrid's Event Webhook), stored once per id.
+
+    ``provider_event_id`` is the provider's id (SendGrid's ``sg_event_id``),
+    unique across providers; ``event`` is the provider's own event name.
 
     A forgotten subscriber's events go with them, and so do events for their
     address stored with ``NULL`` (it was not on the list then): see
@@ -316,7 +319,8 @@ class WebhookEvent(Base):
     __tablename__ = "webhook_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sg_event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    provider: Mapped[str] = mapped_column(String(32), default="sendgrid", server_default="sendgrid")
+    provider_event_id: Mapped[str] = mapped_column(String(100), unique=True)
     event: Mapped[str] = mapped_column(String(32))
     email: Mapped[str] = mapped_column(String(320))
     campaign_slug: Mapped[str | None] = mapped_column(String(200))

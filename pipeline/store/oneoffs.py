@@ -10,20 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import PipelineError
+from pipeline.store.db import rowcount
 from pipeline.store.models import ScheduledSend, ScheduledSendStatus
 from pipeline.store.scheduler_state import SchedulerStateStore
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ class OneOffStore:
                 )
                 .values(status=ScheduledSendStatus.CANCELLED)
             )
-            return _rowcount(result) > 0
+            return rowcount(result) > 0
 
     def all(self) -> list[OneOffSend]:
         """Every one-off, soonest first."""
@@ -140,7 +135,7 @@ class OneOffStore:
                 )
                 .values(status=status, fired_at=now, note=note)
             )
-            return _rowcount(result) > 0
+            return rowcount(result) > 0
 
     def claim(self, one_id: int, now: datetime) -> bool:
         """Pending -> fired; True for exactly one caller (a cancel or another firer loses)."""

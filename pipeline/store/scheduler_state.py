@@ -13,21 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.db import rowcount
 from pipeline.store.models import SchedulerState
 
 #: The primary key of the single state row.
 STATE_ID = 1
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -94,7 +89,7 @@ class SchedulerStateStore:
                 .where(SchedulerState.id == STATE_ID, SchedulerState.paused != paused)
                 .values(paused=paused, paused_at=now if paused else None)
             )
-            return _rowcount(result) > 0
+            return rowcount(result) > 0
 
     def acquire(self, holder: str, now: datetime, lease: timedelta) -> bool:
         """Take or renew the lease for ``holder``; False while another holds a live one."""
@@ -113,7 +108,7 @@ class SchedulerStateStore:
                     )
                     .values(leader=holder, lease_expires_at=now + lease)
                 )
-                if _rowcount(result) == 1:
+                if rowcount(result) == 1:
                     return True
             if self.status().leader is not None:
                 return False

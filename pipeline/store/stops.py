@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.db import rowcount
 from pipeline.store.models import Campaign, CampaignStop, WaitingFor
 
 #: The first retry after a stop; each further stop in a row doubles it.
@@ -33,10 +32,6 @@ def retry_delay(stops_in_a_row: int) -> timedelta:
     """How long the ``n``-th stop in a row waits: 2, 4, 8, 16, then 30 minutes."""
     doublings = min(max(stops_in_a_row, 1) - 1, 10)  # 2 min * 2**10 is far past the cap
     return min(FIRST_RETRY * (1 << doublings), MAX_RETRY)
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -155,7 +150,7 @@ class StopStore:
             result = session.execute(
                 delete(CampaignStop).where(CampaignStop.campaign_id == campaign_id)
             )
-            return _rowcount(result) > 0
+            return rowcount(result) > 0
 
     def get(self, campaign_id: int) -> StopRecord | None:
         """The stop of one campaign, if it has one."""
@@ -203,7 +198,7 @@ class StopStore:
                 )
                 .values(retry_at=None)
             )
-            return _rowcount(result) == 1
+            return rowcount(result) == 1
 
     def release_owner_waits(self, now: datetime) -> list[str]:
         """The owner answered (``schedule resume``): retry those campaigns now; their slugs."""

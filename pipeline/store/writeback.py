@@ -15,18 +15,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, literal, update
-from sqlalchemy.engine import Result
 
+from pipeline.store.db import rowcount
 from pipeline.store.models import Delivery, DeliveryStatus
 
 if TYPE_CHECKING:
-    from pipeline.store.ledger import Claim, OutcomeGroup
+    from pipeline.store.claims import Claim
 
 log = logging.getLogger("pipeline.ledger")
+
+
+@dataclass(frozen=True)
+class OutcomeGroup:
+    """Claimed rows that ended the same way: one final state, message id and error."""
+
+    status: DeliveryStatus
+    delivery_ids: tuple[int, ...]
+    message_id: str | None = None
+    error: str | None = None
+    failure_kind: str | None = None  # why a failed group failed (transports.base.FailureKind)
+
 
 #: The columns an outcome writes.
 _RECORDED = ("status", "message_id", "error", "sent_at", "claim_token", "failure_kind")
@@ -36,10 +49,6 @@ def _table() -> Table:
     table = Delivery.__table__
     assert isinstance(table, Table)
     return table
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _outcome(group: OutcomeGroup, now: datetime) -> dict[str, Any]:
@@ -68,7 +77,7 @@ def _write_groups(
         # The whole claim, one outcome: by token, the status inline so that
         # PostgreSQL's plan can use the partial index ix_deliveries_in_flight.
         status = table.c.status == literal(current.value, table.c.status.type, literal_execute=True)
-        return _rowcount(
+        return rowcount(
             connection.execute(
                 update(table)
                 .where(table.c.campaign_id == claim.campaign_id, mine, status)
@@ -84,7 +93,7 @@ def _write_groups(
             row = {f"new_{k}": v for k, v in _outcome(group, now).items()}
             singles.append({"row_id": group.delivery_ids[0], **row})
             continue
-        matched += _rowcount(
+        matched += rowcount(
             connection.execute(
                 update(table)
                 .where(table.c.id.in_(group.delivery_ids), mine, is_current)
@@ -97,7 +106,7 @@ def _write_groups(
             .where(table.c.id == bindparam("row_id"), mine, is_current)
             .values({k: bindparam(f"new_{k}") for k in _RECORDED})
         )
-        matched += _rowcount(connection.execute(statement, singles))
+        matched += rowcount(connection.execute(statement, singles))
     return matched
 
 
@@ -142,7 +151,7 @@ def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[in
         where = [table.c.campaign_id == claim.campaign_id, table.c.claim_token == claim.token]
         if delivery_ids is not None:
             where.append(table.c.id.in_(delivery_ids))
-        matched = _rowcount(
+        matched = rowcount(
             connection.execute(update(table).where(*where, status).values(**back, claimed_by=None))
         )
         if matched and current is DeliveryStatus.UNCERTAIN:

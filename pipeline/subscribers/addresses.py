@@ -13,7 +13,7 @@ email-validator costs ~80 µs an address, which caps a million-row import at
 (``jane.doe+news@clinic.com.au``), so :func:`fast_normalize` accepts exactly
 such addresses with one regular expression, under rules *stricter* than
 email-validator's, and returns ``None`` for everything else so the caller asks
-email-validator. ``tests/test_addresses.py`` checks, property by property, that
+email-validator. ``tests/subscribers/test_addresses.py`` checks, property by property, that
 whatever it accepts email-validator accepts too, with the same result.
 """
 

@@ -18,12 +18,13 @@ from email.utils import format_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pipeline.content.series import SeriesLink, series_nav
+from pipeline import links
+from pipeline.content.series import SeriesNav, series_nav
 from pipeline.errors import PipelineError
-from pipeline.render import Personalizer, series_title
-from pipeline.sending.runner import stored_issue
+from pipeline.render import Personalizer
 from pipeline.store.ledger import CampaignRecord
 from pipeline.web.context import WebContext
+from pipeline.web.pages import Pages
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
@@ -41,24 +42,6 @@ class IssueEntry:
     url: str
 
 
-@dataclass(frozen=True)
-class ArchiveLink:
-    """A neighbour in the series, as the archive frame links it."""
-
-    title: str
-    url: str
-    sent: bool
-
-
-@dataclass(frozen=True)
-class ArchiveNav:
-    """The issue's place in its series, for the archive frame."""
-
-    series_title: str
-    previous: ArchiveLink | None
-    next: ArchiveLink | None
-
-
 def splice(document: str, top: str, bottom: str) -> str:
     """Put ``top`` right after ``<body>`` and ``bottom`` right before ``</body>``."""
     opened = _BODY_OPEN.search(document)
@@ -71,6 +54,17 @@ def splice(document: str, top: str, bottom: str) -> str:
     )
 
 
+def issue_frame(pages: Pages, subject: str, nav: SeriesNav | None) -> tuple[str, str]:
+    """The bar above and the series card below an archived issue: ``(top, bottom)``.
+
+    ``nav`` is the same :class:`SeriesNav` the email templates receive.
+    """
+    context = {"subject": subject, "nav": nav}
+    top = pages.render_string("issue_top.html", **context)
+    bottom = pages.render_string("issue_bottom.html", **context)
+    return top, bottom
+
+
 def archive_routes(ctx: WebContext) -> APIRouter:
     """``/``, ``/archive``, ``/archive/feed.xml`` and ``/archive/{slug}``."""
     router = APIRouter()
@@ -81,24 +75,24 @@ def archive_routes(ctx: WebContext) -> APIRouter:
         return [
             IssueEntry(
                 slug=c.slug,
-                subject=c.subject,
-                summary=c.preheader,
+                subject=c.issue.subject,
+                summary=c.issue.preheader,
                 sent_on=c.created_at.astimezone(tz),
-                url=ctx.url(f"/archive/{c.slug}"),
+                url=links.archive_url(settings.web.base_url, c.slug),
             )
             for c in newsletter.ledger.campaigns()
         ]
 
     def public_html(campaign: CampaignRecord) -> str:
         # The archive copy: no one's name, and no one's unsubscribe token.
-        return Personalizer(stored_issue(campaign)).html(
+        return Personalizer(campaign.issue).html(
             {
                 "first_name": settings.email.first_name_fallback,
-                "unsubscribe_url": ctx.url("/unsubscribe"),
+                "unsubscribe_url": links.unsubscribe_page_url(settings.web.base_url),
             }
         )
 
-    def nav_for(slug: str) -> ArchiveNav | None:
+    def nav_for(slug: str) -> SeriesNav | None:
         # Today's neighbours (the email froze them as they were on the day it went out);
         # they link into the archive so a reader can walk the series here.
         try:
@@ -111,18 +105,8 @@ def archive_routes(ctx: WebContext) -> APIRouter:
         )
         if nav is None:
             return None
-
-        def link(neighbour: SeriesLink | None) -> ArchiveLink | None:
-            if neighbour is None:
-                return None
-            url = ctx.url(f"/archive/{neighbour.slug}")
-            return ArchiveLink(title=neighbour.title, url=url, sent=neighbour.sent)
-
-        return ArchiveNav(
-            series_title=series_title(nav.series),
-            previous=link(nav.previous),
-            next=link(nav.next),
-        )
+        base_url = settings.web.base_url
+        return nav.relinked(lambda neighbour: links.archive_url(base_url, neighbour.slug))
 
     @router.get("/", include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
@@ -140,9 +124,7 @@ def archive_routes(ctx: WebContext) -> APIRouter:
     def archive_issue(request: Request, slug: str) -> HTMLResponse:
         campaign = newsletter.ledger.get_campaign(slug)
         if campaign is not None:
-            context = {"subject": campaign.subject, "nav": nav_for(slug)}
-            top = pages.render_string("issue_top.html", **context)
-            bottom = pages.render_string("issue_bottom.html", **context)
+            top, bottom = issue_frame(pages, campaign.issue.subject, nav_for(slug))
             return HTMLResponse(splice(public_html(campaign), top, bottom))
         try:
             article = newsletter.article(slug)
@@ -166,7 +148,7 @@ def rss_feed(ctx: WebContext, issues: list[IssueEntry]) -> bytes:
     channel = ET.SubElement(rss, "channel")
     for tag, text in (
         ("title", f"{clinic.name} newsletter"),
-        ("link", ctx.url("/archive")),
+        ("link", links.archive_index_url(ctx.settings.web.base_url)),
         ("description", f"Every issue of the {clinic.name} newsletter."),
         ("language", "en"),
     ):
@@ -174,7 +156,11 @@ def rss_feed(ctx: WebContext, issues: list[IssueEntry]) -> bytes:
     ET.SubElement(
         channel,
         f"{{{_ATOM}}}link",
-        {"href": ctx.url("/archive/feed.xml"), "rel": "self", "type": "application/rss+xml"},
+        {
+            "href": links.archive_feed_url(ctx.settings.web.base_url),
+            "rel": "self",
+            "type": "application/rss+xml",
+        },
     )
     if issues:
         ET.SubElement(channel, "lastBuildDate").text = format_datetime(issues[0].sent_on)

@@ -4,7 +4,7 @@ The sign-up form only queues a row (:mod:`pipeline.store.confirmations`): the
 person typing sees the same page, with the same status and timing, whether
 their address is new, active or gone, and whether the mail service is up.
 This sender works through the queue: it decides whether an email is due
-(:func:`~pipeline.subscribers.signup.reserve_queued`), sends it, and on failure logs
+(:func:`~pipeline.store.signups.reserve_queued`), sends it, and on failure logs
 it and tries again later (:data:`RETRY_DELAYS`), giving up after
 :data:`GIVE_UP_AFTER`.
 
@@ -20,11 +20,12 @@ import threading
 from datetime import datetime, timedelta
 from typing import Final
 
+from pipeline import links
 from pipeline.errors import TransportError
 from pipeline.newsletter import Newsletter
 from pipeline.store import confirmations
 from pipeline.store.confirmations import QueuedConfirmation
-from pipeline.subscribers.signup import ConfirmationRequest, release_confirmation, reserve_queued
+from pipeline.store.signups import ConfirmationRequest, release_confirmation, reserve_queued
 from pipeline.tokens import TokenSigner
 from pipeline.web.confirm_email import send_confirm_email
 
@@ -91,8 +92,8 @@ class ConfirmationSender:
             self._newsletter,
             to=reserved.email,
             subscriber_id=reserved.subscriber_id,
-            confirm_url=f"{self._base_url}/confirm/{token}",
-            unsubscribe_url=f"{self._base_url}/unsubscribe/{leave}",
+            confirm_url=links.confirm_url(self._base_url, token),
+            unsubscribe_url=links.unsubscribe_url(self._base_url, leave),
         )
 
     def _failed(

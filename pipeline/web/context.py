@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline import links
 from pipeline.config import Settings
 from pipeline.newsletter import Newsletter
 from pipeline.tokens import TokenSigner
@@ -44,4 +45,5 @@ class WebContext:
 
     def unsubscribe_url(self, subscriber_id: int, email: str) -> str:
         """A subscriber's personal one-click unsubscribe link."""
-        return self.url(f"/unsubscribe/{self.signer.issue('unsubscribe', subscriber_id, email)}")
+        token = self.signer.issue("unsubscribe", subscriber_id, email)
+        return links.unsubscribe_url(self.settings.web.base_url, token)

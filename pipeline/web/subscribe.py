@@ -21,13 +21,9 @@ from fastapi.responses import HTMLResponse
 
 from pipeline.errors import InvalidAddressError, TokenError
 from pipeline.store import confirmations
+from pipeline.store.signups import ConfirmOutcome, confirm_subscription
 from pipeline.subscribers import normalize_email
-from pipeline.subscribers.signup import (
-    MAX_FIRST_NAME,
-    ConfirmOutcome,
-    clean_first_name,
-    confirm_subscription,
-)
+from pipeline.subscribers.signup import MAX_FIRST_NAME, clean_first_name
 from pipeline.tokens import TokenClaims
 from pipeline.web.context import WebContext
 from pipeline.web.pages import mask_email

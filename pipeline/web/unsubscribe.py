@@ -10,7 +10,6 @@ needs the person's consent like joining does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -18,7 +17,8 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.errors import NotFoundError, TokenError
-from pipeline.store.models import LEFT_STATUSES, Subscriber, SubscriberStatus
+from pipeline.store.models import LEFT_STATUSES, SubscriberStatus
+from pipeline.store.subscribers import TokenHolder, stamp_left_by_link, token_holder
 from pipeline.subscribers import remove_subscriber
 from pipeline.web.context import WebContext
 from pipeline.web.subscribe import rate_limited, start_confirmation
@@ -27,30 +27,16 @@ from pipeline.web.subscribe import rate_limited, start_confirmation
 MAX_ONE_CLICK_BODY = 64 * 1024
 
 
-@dataclass(frozen=True)
-class _Holder:
-    """The subscriber a token names, detached from the database."""
-
-    id: int
-    email: str
-    status: SubscriberStatus
-
-
 def unsubscribe_routes(ctx: WebContext) -> APIRouter:
     """``/unsubscribe``, ``/unsubscribe/{token}`` and its ``/resubscribe`` undo."""
     router = APIRouter()
     pages = ctx.pages
     sessions = ctx.newsletter.sessions
 
-    def holder(token: str) -> _Holder | None:
+    def holder(token: str) -> TokenHolder | None:
         """Who the token names; None when they were erased. Raises :class:`TokenError`."""
         # Unsubscribe links never expire: an old newsletter must still let people out.
-        claims = ctx.signer.verify("unsubscribe", token)
-        with sessions() as session:
-            subscriber = session.get(Subscriber, claims.subscriber_id)
-            if subscriber is None or not claims.matches(subscriber.email):
-                return None
-            return _Holder(subscriber.id, subscriber.email, SubscriberStatus(subscriber.status))
+        return token_holder(sessions, ctx.signer.verify("unsubscribe", token))
 
     def bad_link(request: Request) -> HTMLResponse:
         return pages.page(
@@ -58,7 +44,7 @@ def unsubscribe_routes(ctx: WebContext) -> APIRouter:
         )
 
     def unsubscribed_page(
-        request: Request, token: str, who: _Holder | None, *, retry: bool = False
+        request: Request, token: str, who: TokenHolder | None, *, retry: bool = False
     ) -> HTMLResponse:
         # The undo form is offered only to someone on record who has left.
         can_undo = who is not None and who.status in LEFT_STATUSES
@@ -73,21 +59,17 @@ def unsubscribe_routes(ctx: WebContext) -> APIRouter:
             retry=retry,
         )
 
-    def unsubscribe_now(who: _Holder) -> _Holder:
+    def unsubscribe_now(who: TokenHolder) -> TokenHolder:
         if who.status in LEFT_STATUSES:
             return who
         try:
             remove_subscriber(sessions, who.email)
         except NotFoundError:  # erased meanwhile: nothing left to unsubscribe
             return who
-        with sessions.begin() as session:
-            subscriber = session.get(Subscriber, who.id)
-            if subscriber is not None:
-                # A confirmation link still in their mailbox must not bring them back.
-                subscriber.confirm_sent_at = None
-                # On the app's clock, which confirmation times are measured on too.
-                subscriber.unsubscribed_at = ctx.clock()
-        return _Holder(who.id, who.email, SubscriberStatus.UNSUBSCRIBED)
+        # No older confirm link brings them back; the time is on the app's clock,
+        # which confirmation times are measured on too.
+        stamp_left_by_link(sessions, who.id, ctx.clock())
+        return TokenHolder(who.id, who.email, SubscriberStatus.UNSUBSCRIBED)
 
     @router.get("/unsubscribe")
     def unsubscribe_help(request: Request) -> HTMLResponse:

@@ -21,7 +21,6 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -34,7 +33,8 @@ from sendgrid.helpers.eventwebhook import EventWebhookHeader
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.errors import ConfigError
-from pipeline.events.sendgrid import record_events
+from pipeline.events.record import store_events
+from pipeline.events.sendgrid import parse_events
 from pipeline.web.context import WebContext
 
 SIGNATURE_HEADER: Final[str] = EventWebhookHeader.SIGNATURE
@@ -161,11 +161,12 @@ def webhook_routes(ctx: WebContext) -> APIRouter:
             verifier.verify(body, signature, timestamp)
             items = _events(body)
             del body
+            now, key = ctx.clock(), ctx.settings.secret_key.get_secret_value()
+            # Parsed and stored off the event loop: a batch can hold thousands of events.
             report = await run_in_threadpool(
-                partial(record_events, secret_key=ctx.settings.secret_key.get_secret_value()),
-                ctx.newsletter.sessions,
-                items,
-                ctx.clock(),
+                lambda: store_events(
+                    ctx.newsletter.sessions, parse_events(items, now), now, secret_key=key
+                )
             )
         except WebhookRefused as refused:
             return _refusal(refused)

@@ -1,8 +1,31 @@
-"""The one small interface every way out implements.
+"""The one small interface every way out implements, and how to add a provider.
 
 Modelled on django-anymail's base backend: the base class owns the fixed steps
 (personalize, build the message, hand it over, normalize the outcome); a
 provider module only says how one message, or one batch, leaves.
+
+Adding a provider (say Postmark) is four things, and nothing else changes:
+
+1. One module under ``transports/`` (``postmark.py``): for an HTTP API, a
+   subclass of :class:`~pipeline.sending.transports.http.HttpTransport` that
+   sets ``name``, ``label`` and ``status_verdicts`` (a plain dict of HTTP
+   status -> ``Verdict``) and builds and posts the request body; the shared
+   layer does batching, retries, 429 waits, backoff, "maybe accepted ->
+   uncertain" and stopping. A per-message protocol subclasses
+   :class:`PerMessageTransport` and implements ``deliver``. Its ``[postmark]``
+   options are a pydantic model in ``transports/postmark_settings.py`` (a
+   module of its own: ``pipeline.config`` imports it for ``Settings.postmark``,
+   one typed field, so ``settings.postmark`` stays checked by mypy).
+2. One parser under ``events/`` (``postmark.py``) that reads the provider's
+   webhook JSON into :class:`~pipeline.events.model.DeliveryEvent`, deciding
+   ``kind`` and ``leaves``; ``provider_event_id`` must not collide with another
+   provider's ids (prefix them, e.g. ``"postmark:" + id``; SendGrid's are
+   stored bare, as they always were). Its line in ``pipeline.events.PARSERS``.
+3. One registry line in :data:`pipeline.sending.transports.TRANSPORTS`:
+   ``"postmark": Provider(_postmark, "postmark", PostmarkSettings)`` (factory,
+   settings section, settings model).
+4. One test file, ``tests/test_postmark.py``, against a loopback server as
+   ``tests/sending/test_transport_contract.py`` shows.
 """
 
 from __future__ import annotations

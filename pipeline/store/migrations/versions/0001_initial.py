@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2025-01-01
 
-Written by hand to equal ``pipeline/store/models.py``; ``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py``; ``tests/store/test_store.py``
 compares the migrated database with the models so the two cannot drift apart.
 Enum values are copied here on purpose: a migration must describe the schema as
 it was, not as the models say it is today.

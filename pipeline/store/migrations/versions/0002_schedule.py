@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-01-01
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks). APScheduler's own ``apscheduler_jobs`` table is not described here:
 APScheduler creates and owns it.
 """

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-01-03
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks).
 """
 

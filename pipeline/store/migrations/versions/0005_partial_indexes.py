@@ -11,7 +11,7 @@ the rows a sender looks for: pending rows in ledger order, and rows in flight
 by claim token. A row enters and leaves each once: three writes, and the
 ledger's share of a send falls by about half.
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks).
 """
 

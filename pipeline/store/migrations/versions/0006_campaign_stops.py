@@ -9,7 +9,7 @@ A run that stops with rows pending (SendGrid 5xx or 429 retries used up, SMTP
 waits for the scheduler's next retry or for its owner (credentials or sender
 refused), and the backoff. In the database, so a scheduler restart keeps it.
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks).
 """
 

@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-01-20
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks).
 """
 

@@ -9,7 +9,7 @@ status and timing told whether the address was already on the list. Now the
 form writes one row here for every address and a background sender does the
 rest (issue 12).
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks).
 """
 

@@ -11,7 +11,7 @@ break with the next provider's wording, so the runner stores the kind the
 transport reported. Nullable: rows that failed before this revision have no
 kind and are never retried.
 
-Written by hand to equal ``pipeline/store/models.py`` (``tests/test_store.py``
+Written by hand to equal ``pipeline/store/models.py`` (``tests/store/test_store.py``
 checks).
 """
 

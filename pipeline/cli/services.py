@@ -1,0 +1,127 @@
+"""Commands that keep running: ``serve`` (the web app), ``demo`` (what ``make run``
+does: sample subscribers, the sample issue to the outbox, then scheduler and web)
+and ``worker`` (sends batches of every campaign with rows pending).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.app import _open, _state, app, err, out
+from pipeline.config import find_config, load_settings
+from pipeline.links import archive_index_url
+from pipeline.newsletter import Newsletter
+from pipeline.subscribers import import_csv
+
+# -- services -------------------------------------------------------------------
+
+#: The issue `make run` sends: part 2 of the sample series, so both links show.
+DEMO_SLUG = "hip-pain-massage-therapy"
+
+
+def _serve(newsletter: Newsletter, host: str, port: int) -> None:
+    import uvicorn
+
+    from pipeline.web.app import create_app
+    from pipeline.web.server import server_config
+
+    # Limits, timeouts and proxy trust: see pipeline/web/server.py and the README.
+    uvicorn.Server(server_config(create_app(newsletter), newsletter.settings, host, port)).run()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """Run the web app (archive, unsubscribe) until Ctrl-C."""
+    out.print(f"Serving on {archive_index_url(f'http://{host}:{port}')} (Ctrl-C to stop)")
+    _serve(_open(ctx), host, port)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Issue to send.")] = DEMO_SLUG,
+    subscribers_file: Annotated[
+        Path, typer.Option("--subscribers", help="Sample subscribers CSV.")
+    ] = Path("sample-subscribers.csv"),
+    keep_running: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep scheduler and web running.")
+    ] = True,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """What `make run` does: sample subscribers, the sample issue to the outbox, then serve."""
+    from pipeline.schedule.service import SchedulerService
+
+    config = find_config(_state(ctx).config).resolve()
+    newsletter = Newsletter(load_settings(config))
+    csv_path = (
+        subscribers_file if subscribers_file.is_absolute() else config.parent / subscribers_file
+    )
+    report = import_csv(
+        newsletter.sessions,
+        csv_path,
+        source="sample",
+        secret_key=newsletter.settings.secret_key.get_secret_value(),
+    )
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    out.print(
+        f"Subscribers: {report.added} added, {report.unchanged + report.updated} already there"
+    )
+    result = newsletter.send(slug)
+    c = result.counts
+    folder = newsletter.settings.outbox_path / slug
+    verb = "Sent" if result.created else "Already sent earlier (nothing sent twice):"
+    out.print(f"{verb} '{c.slug}': {c.sent} sent, {c.suppressed} suppressed, {c.failed} failed")
+    out.print(f"Emails are in {folder}/", markup=False, highlight=False)
+    if not keep_running:
+        return
+    scheduler = SchedulerService(newsletter.settings, config)
+    scheduler.start()
+    archive = archive_index_url(f"http://{host}:{port}")
+    out.print(f"Scheduler running; web archive at {archive} (Ctrl-C to stop)")
+    try:
+        _serve(newsletter, host, port)
+    finally:
+        scheduler.stop()
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over open campaigns, then exit.")
+    ] = False,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between idle checks.")] = 5.0,
+) -> None:
+    """Send batches of every campaign with rows pending (run several, on several machines)."""
+    from pipeline.sending.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    the_worker = Worker(_open(ctx), poll_seconds=poll)
+
+    def graceful_stop(signum: int, _frame: object) -> None:
+        if the_worker.stopping:
+            raise KeyboardInterrupt
+        err.print("worker stopping after the batch in hand")
+        the_worker.request_stop()
+
+    signal.signal(signal.SIGTERM, graceful_stop)
+    signal.signal(signal.SIGINT, graceful_stop)
+    if once:
+        done = the_worker.run_once()
+        if done.stopped:
+            print(f"worker: {done.stopped}", file=sys.stderr)
+            raise typer.Exit(1)
+        return
+    the_worker.run_forever()

@@ -1,0 +1,122 @@
+"""The ``newsletter subscribers`` group: import, add, remove, forget (erase), list
+and export the subscriber list.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, TextColumn
+
+from pipeline.cli.app import _open, _print_json, _table, err, out
+from pipeline.subscribers import (
+    add_subscriber,
+    export_csv,
+    forget_subscriber,
+    import_csv,
+    iter_subscribers,
+    remove_subscriber,
+    to_json_dict,
+)
+
+subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
+
+
+# -- subscribers ----------------------------------------------------------------
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV file with an email column.")]
+) -> None:
+    """Import a CSV; bad rows are reported as FILE:LINE and skipped."""
+    newsletter = _open(ctx)
+    with Progress(
+        TextColumn("[bold]importing"), TextColumn("{task.completed} rows"), console=err
+    ) as bar:
+        task = bar.add_task("import", total=None)
+        report = import_csv(
+            newsletter.sessions,
+            file,
+            progress=lambda rows: bar.update(task, completed=rows),
+            secret_key=newsletter.settings.secret_key.get_secret_value(),
+        )
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    out.print(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.kept_left} left alone (unsubscribed earlier), {len(report.problems)} skipped"
+    )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument()],
+    first_name: Annotated[str | None, typer.Option("--first-name")] = None,
+    last_name: Annotated[str | None, typer.Option("--last-name")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Repeatable.")] = None,
+) -> None:
+    """Add (or update) one active subscriber; never an address erased by `forget`."""
+    newsletter = _open(ctx)
+    record = add_subscriber(
+        newsletter.sessions,
+        email,
+        first_name=first_name,
+        last_name=last_name,
+        tags=tuple(tag or ()),
+        secret_key=newsletter.settings.secret_key.get_secret_value(),
+    )
+    out.print(f"{record.email}: {record.status}", markup=False, highlight=False)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
+    """Unsubscribe an address; the record stays so no import revives it."""
+    remove_subscriber(_open(ctx).sessions, email)
+    out.print(f"{email}: unsubscribed", markup=False, highlight=False)
+
+
+@subscribers_app.command("forget")
+def subscribers_forget(ctx: typer.Context, email: Annotated[str, typer.Argument()]) -> None:
+    """Erase a person entirely (privacy request); only a keyed hash of the address stays."""
+    newsletter = _open(ctx)
+    report = forget_subscriber(
+        newsletter.sessions, email, secret_key=newsletter.settings.secret_key.get_secret_value()
+    )
+    done = "already erased; scrubbed again" if report.already_erased else "erased"
+    out.print(f"{email}: {done}", markup=False, highlight=False)
+    if report.residue is not None:
+        print(
+            f"{email}: the rows are gone, but {report.residue}; run this command again "
+            "when nothing else is using the database",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List subscribers."""
+    records = iter_subscribers(_open(ctx).sessions)
+    if as_json:
+        _print_json([to_json_dict(r) for r in records])
+        return
+    table = _table("email", "first name", "last name", "status", "tags")
+    for r in records:
+        table.add_row(r.email, r.first_name or "", r.last_name or "", r.status, ";".join(r.tags))
+    out.print(table)
+
+
+@subscribers_app.command("export")
+def subscribers_export(ctx: typer.Context) -> None:
+    """Write every subscriber as CSV to standard output."""
+    export_csv(_open(ctx).sessions, sys.stdout)

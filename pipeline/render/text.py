@@ -1,0 +1,127 @@
+"""HTML -> the plain-text twin, and the one-line values the headers carry.
+
+The text part of every email is made from the same sanitized HTML as the HTML part:
+inscriptis lays it out, links become ``text (url)``, headings are underlined and long
+lines wrap at :data:`TEXT_WIDTH` without breaking a URL. The preheader (the grey line
+inbox lists show after the subject) comes from the article's summary or its first words.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Mapping
+from typing import Any, Final
+
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+from inscriptis.model.tag import CustomHtmlTagHandlerMapping
+
+from pipeline.content.articles import Article
+
+PREHEADER_LENGTH: Final = 140
+#: Plain-text line width: fits every mail client without their own re-wrapping.
+TEXT_WIDTH: Final = 76
+
+
+# -- HTML -> plain text --------------------------------------------------------------
+
+# inscriptis writes links as [text](url); we want "text (url)", and just "url" when the
+# text is the URL. Private-use characters mark links and headings so that link text
+# may hold brackets; any such character in the input is dropped first.
+_LINK_OPEN, _LINK_MID, _LINK_CLOSE, _HEADING = "\ue000", "\ue001", "\ue002", "\ue003"
+_MARKERS_RE: Final = re.compile(f"[{_LINK_OPEN}{_LINK_MID}{_LINK_CLOSE}{_HEADING}]")
+_MARKED_LINK_RE: Final = re.compile(f"{_LINK_OPEN}(.*?){_LINK_MID}(.*?){_LINK_CLOSE}", re.S)
+_HEADING_TAG_RE: Final = re.compile(r"<(h[1-4])>")
+_MARKED_HEADING_RE: Final = re.compile(f"^( *){_HEADING}(.*)$", re.M)
+
+
+def _link_start(state: Any, attrs: Mapping[str, str]) -> None:
+    state.link_target = attrs.get("href", "")
+    if state.link_target:
+        state.tags[-1].write(_LINK_OPEN)
+
+
+def _link_end(state: Any) -> None:
+    if state.link_target:
+        state.tags[-1].write(_LINK_MID + state.link_target + _LINK_CLOSE)
+
+
+_TEXT_CONFIG: Final = ParserConfig(
+    custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
+        start_tag_mapping={"a": _link_start}, end_tag_mapping={"a": _link_end}
+    )
+)
+
+
+def _link_as_text(match: re.Match[str]) -> str:
+    text, url = match.group(1).strip(), match.group(2)
+    shown = url.removeprefix("mailto:")
+    return shown if text in (url, shown) else f"{text} ({shown})"
+
+
+def _underline(match: re.Match[str]) -> str:
+    indent, heading = match.group(1), match.group(2).rstrip()
+    rule = "-" * min(len(heading), TEXT_WIDTH - len(indent))
+    return f"{indent}{heading}\n{indent}{rule}"
+
+
+_LIST_ITEM_RE: Final = re.compile(r"\s*(?:[*+\-•]|\d+\.)\s+|\s*")
+
+
+def _wrap(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap long lines, keeping list items' hanging indent and never breaking a URL."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            lines.append(line.rstrip())
+            continue
+        prefix = _LIST_ITEM_RE.match(line)
+        indent = " " * (prefix.end() if prefix else 0)
+        lines.extend(
+            textwrap.wrap(
+                line,
+                width=width,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
+
+
+def html_to_text(fragment: str) -> tuple[str, str]:
+    """Plain text of a sanitized HTML fragment: ``(with link URLs, wrapped; words only)``.
+
+    Headings are underlined; a link becomes ``text (url)``.
+    """
+    fragment = _HEADING_TAG_RE.sub(rf"<\1>{_HEADING}", _MARKERS_RE.sub("", fragment))
+    raw = get_text(fragment, _TEXT_CONFIG)
+    with_links = _MARKED_HEADING_RE.sub(_underline, _MARKED_LINK_RE.sub(_link_as_text, raw))
+    words_only = _MARKERS_RE.sub("", _MARKED_LINK_RE.sub(lambda m: m.group(1), raw))
+    return _wrap(with_links).strip("\n"), words_only
+
+
+_BREAKS_RE: Final = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def single_line(value: str) -> str:
+    """Collapse CR, LF, tabs and other control characters to single spaces (header-safe)."""
+    return _BREAKS_RE.sub(" ", value).strip()
+
+
+def preheader_for(article: Article, words_only: str) -> str:
+    """The article's summary, else its first words cut at a word near 140 characters."""
+    if article.summary and article.summary.strip():
+        return single_line(article.summary)
+    text = single_line(words_only)
+    if len(text) <= PREHEADER_LENGTH:
+        return text
+    cut = text[: PREHEADER_LENGTH + 1].rsplit(" ", 1)[0].rstrip(" ,.;:-\u2013\u2014")
+    return cut + "…"
+
+
+def collapse_blank_lines(text: str) -> str:
+    """Trailing spaces gone and runs of blank lines cut to one (template output is loose)."""
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"

@@ -1,0 +1,137 @@
+"""One claimed batch: hand it to the transport under a heartbeat, then record what came back.
+
+The runner's lanes claim batches; this module does the rest of a batch's life.
+Results are grouped by outcome so that the ledger writes a typical SendGrid
+batch in one UPDATE; rows the transport could not take go back to pending;
+subscribers whose mailbox does not exist leave the list once their rows are
+recorded. What a batch needs from the ledger is :class:`BatchLedger`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pipeline.sending.recipients import RecipientLinks
+from pipeline.sending.senders import Heartbeat
+from pipeline.sending.transports import (
+    CampaignMessage,
+    DeliveryResult,
+    Outcome,
+    Transport,
+    TransportStopError,
+)
+from pipeline.store.ledger import Claim, OutcomeGroup
+from pipeline.store.models import DeliveryStatus
+
+# The runner's logger: its lines read the same as before the batch had a module of its own.
+log = logging.getLogger("pipeline.sending.runner")
+
+_FINAL_STATUS = {
+    Outcome.SENT: DeliveryStatus.SENT,
+    Outcome.FAILED: DeliveryStatus.FAILED,
+    Outcome.UNCERTAIN: DeliveryStatus.UNCERTAIN,
+    # Left (unsubscribed, bounced, erased) while the batch was out: never sent.
+    Outcome.SUPPRESSED: DeliveryStatus.SUPPRESSED,
+}
+
+
+class BatchLedger(Protocol):
+    """What one batch needs from the ledger."""
+
+    def renew(self, claim: Claim, now: datetime) -> bool: ...
+    def record(self, claim: Claim, groups: Sequence[OutcomeGroup], now: datetime) -> None: ...
+    def release(self, claim: Claim, delivery_ids: Sequence[int] | None = None) -> None: ...
+    def mark_bounced(self, subscriber_ids: Sequence[int], now: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class BatchStop:
+    """Why the run should stop after this batch, and whether only a person can fix it."""
+
+    reason: str
+    #: The provider refused the credentials or the sender: retrying cannot help.
+    needs_owner: bool = False
+
+
+@dataclass(frozen=True)
+class BatchSender:
+    """Sends claimed batches of one run and records them in the ledger."""
+
+    store: BatchLedger
+    links: RecipientLinks
+    clock: Callable[[], datetime]
+    lease: timedelta
+
+    def _bounce(self, results: Sequence[DeliveryResult]) -> None:
+        """Subscribers whose mailbox does not exist leave the list, once their rows are recorded."""
+        gone = [
+            r.recipient.subscriber_id
+            for r in results
+            if r.address_gone and r.outcome is Outcome.FAILED and r.recipient.subscriber_id
+        ]
+        if gone:
+            self.store.mark_bounced(gone, self.clock())
+
+    def send(
+        self,
+        transport: Transport,
+        message: CampaignMessage,
+        claim: Claim,
+        stopping: Callable[[], bool],
+    ) -> BatchStop | None:
+        """Send one claimed batch and record it; return a reason to stop, if any.
+
+        ``stopping`` says whether a stop was requested: rows given back then
+        are the stop's doing, not a reason of their own.
+        """
+        recipients = [self.links.recipient(row) for row in claim.rows]
+        renew_every = max(self.lease.total_seconds() / 4, 0.05)
+        heartbeat = Heartbeat(
+            lambda: self.store.renew(claim, self.clock()), renew_every, self.lease, self.clock
+        )
+        try:
+            with heartbeat:
+                results = transport.send_batch(message, recipients)
+        except TransportStopError as exc:
+            # Nothing of this batch was accepted: it goes back to pending intact.
+            self.store.release(claim)
+            return BatchStop(str(exc), needs_owner=exc.needs_owner)
+        if heartbeat.lost:
+            # Our rows may have been expired (uncertain) meanwhile. Recording
+            # still goes by our claim token: rows expired under it take our
+            # word, rows requeued and claimed by another sender are untouched.
+            log.warning("batch of %d: lease lost while it was out", len(claim.rows))
+        # Any other exception leaves the rows in flight; a later run finds the
+        # sender gone and reports them as uncertain rather than resending them.
+        # Grouped by outcome: a SendGrid batch is typically one group, one UPDATE.
+        by_outcome: dict[tuple[Outcome, str | None, str | None, str | None], list[int]] = {}
+        for r in results:
+            kind = r.failure_kind.value if r.failure_kind and r.outcome is Outcome.FAILED else None
+            key = (r.outcome, r.message_id, r.error, kind)
+            by_outcome.setdefault(key, []).append(r.recipient.delivery_id or 0)
+        final = [
+            OutcomeGroup(_FINAL_STATUS[outcome], tuple(ids), message_id, error, kind)
+            for (outcome, message_id, error, kind), ids in by_outcome.items()
+            if outcome in _FINAL_STATUS
+        ]
+        self.store.record(claim, final, self.clock())
+        self._bounce(results)
+        deferred = [
+            delivery_id
+            for (outcome, _m, _e, _k), ids in by_outcome.items()
+            if outcome is Outcome.DEFERRED
+            for delivery_id in ids
+        ]
+        if deferred:
+            self.store.release(claim, deferred)
+            if not stopping():
+                reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
+                detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
+                return BatchStop(
+                    f"{len(deferred)} message(s) not handed over ({detail}); run send again later"
+                )
+        return None

@@ -1,0 +1,280 @@
+"""Claims on a campaign's rows: claim a batch, renew its lease, expire a dead sender's, requeue.
+
+Every state change is one guarded UPDATE (``WHERE status = <expected>``), so
+two senders racing for the same rows cannot both win: the database decides,
+on SQLite and PostgreSQL alike. This is the runner's hot path: one claim per
+batch, a renewal every quarter lease while it is out. What becomes of a claimed
+row afterwards (its outcome, or given back) is written by :mod:`pipeline.store.writeback`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.store.db import rowcount
+from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
+from pipeline.store.row_conditions import in_flight, status_is
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """A ledger row claimed for sending, with the address it goes to."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    first_name: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Rows one sender claimed together, under one token."""
+
+    campaign_id: int
+    token: str
+    rows: list[ClaimedRow]
+
+
+def still_wanted(sessions: sessionmaker[Session], subscriber_ids: Collection[int]) -> set[int]:
+    """Of these subscribers, the ones still active: one primary-key lookup.
+
+    A per-message transport asks this every few dozen messages of a batch,
+    so that someone who leaves while a long batch is out is not mailed.
+    """
+    if not subscriber_ids:
+        return set()
+    with sessions() as session:
+        rows = session.scalars(
+            select(Subscriber.id).where(
+                Subscriber.id.in_(list(subscriber_ids)),
+                Subscriber.status == SubscriberStatus.ACTIVE,
+            )
+        )
+        return set(rows)
+
+
+def claim(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    size: int,
+    now: datetime,
+    owner: str,
+    after: int = 0,
+) -> Claim:
+    """Move up to ``size`` pending rows to sending under a fresh claim token.
+
+    The guarded UPDATE is the whole concurrency story: a row another sender
+    claimed first no longer matches ``status = 'pending'``. When a race
+    leaves this sender with nothing while rows are still pending, it tries
+    again, so an empty claim really means the campaign has no pending rows.
+
+    ``after`` (the last row id this sender claimed) starts the search past
+    the rows already sent. PostgreSQL may walk the primary key from the
+    start when its statistics still say every row is pending (they do,
+    until autovacuum next analyzes), and each claim would then step over
+    all the rows sent so far. Nothing past ``after``: the search starts
+    again from the beginning, for rows given back or skipped meanwhile.
+
+    Rows taken but all suppressed (everyone in them left) say nothing
+    about the rest, so the search goes on at once: however long a run of
+    suppressed rows, an empty claim means no row is pending.
+    """
+    while True:
+        claimed, taken = _claim_once(sessions, campaign_id, size, now, owner, after)
+        if claimed.rows:
+            return claimed
+        if taken > 0:
+            continue  # every row taken was suppressed: they are no longer pending
+        if after:
+            after = 0
+            continue
+        if not _has_pending(sessions, campaign_id):
+            return claimed
+
+
+def _has_pending(sessions: sessionmaker[Session], campaign_id: int) -> bool:
+    """Whether rows are still pending, once claims running elsewhere have settled.
+
+    A claim skips rows another sender is claiming at that moment (SKIP
+    LOCKED), so an empty claim can mean "someone else is taking the last
+    rows". Locking without SKIP waits for that claim to commit, then sees
+    the truth, however quickly the caller asks again.
+    """
+    with sessions.begin() as session:
+        first = session.scalar(
+            select(Delivery.id)
+            .where(Delivery.campaign_id == campaign_id, status_is(DeliveryStatus.PENDING))
+            .limit(1)
+            .with_for_update()
+        )
+        return first is not None
+
+
+def _claim_once(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    size: int,
+    now: datetime,
+    owner: str,
+    after: int,
+) -> tuple[Claim, int]:
+    """One guarded claim: the rows to send, and how many rows it took (suppressed too)."""
+    token = uuid.uuid4().hex
+    claimable = (
+        select(Delivery.id)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            status_is(DeliveryStatus.PENDING),
+            Delivery.id > after,
+        )
+        .order_by(Delivery.id)
+        .limit(size)
+        # PostgreSQL: concurrent workers skip each other's rows instead of
+        # queueing behind them. SQLite renders no FOR UPDATE; its single
+        # writer makes the guarded UPDATE below enough.
+        .with_for_update(skip_locked=True)
+        # MATERIALIZED: evaluated once. Folded into the UPDATE as a plain
+        # subquery, PostgreSQL may re-run it and claim more than ``size``.
+        # Nested inside the IN (...): Python's sqlite3 reports no rowcount
+        # (-1) for a statement that starts with WITH, and the count taken
+        # tells a claim whose rows were all suppressed from an empty one.
+        .cte("claimable", nesting=True)
+        .prefix_with("MATERIALIZED")
+    )
+    candidates = select(claimable.c.id)
+    with sessions.begin() as session:
+        # Core execution: plain rows, no ORM bookkeeping on the hot path.
+        connection = session.connection()
+        taken = rowcount(
+            connection.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.PENDING)
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    claim_token=token,
+                    claimed_at=now,
+                    claimed_by=owner,
+                    attempts=Delivery.attempts + 1,
+                )
+            )
+        )
+        if not taken:
+            return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
+        rows = connection.execute(
+            select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.claim_token == token,
+                status_is(DeliveryStatus.SENDING),
+                Subscriber.status == SubscriberStatus.ACTIVE,
+            )
+            .order_by(Delivery.id)
+        ).all()
+        claimed = [
+            ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f) for d, s, e, f in rows
+        ]
+        if len(claimed) < taken:
+            # Checked here, per batch, rather than over the whole campaign: someone
+            # who left (or was erased) since planning is suppressed, never mailed.
+            still_here = exists().where(
+                Subscriber.id == Delivery.subscriber_id,
+                Subscriber.status == SubscriberStatus.ACTIVE,
+            )
+            connection.execute(
+                update(Delivery)
+                .where(
+                    Delivery.campaign_id == campaign_id,
+                    Delivery.claim_token == token,
+                    status_is(DeliveryStatus.SENDING),
+                    ~still_here,
+                )
+                .values(status=DeliveryStatus.SUPPRESSED, claim_token=None)
+            )
+    return Claim(campaign_id=campaign_id, token=token, rows=claimed), taken
+
+
+def renew(sessions: sessionmaker[Session], claim: Claim, now: datetime) -> bool:
+    """Extend the lease on a claim still in flight; whether the claim still holds.
+
+    False when no row of the claim is in flight any more: another process
+    expired it (the rows are ``uncertain`` now), so this sender lost its lease.
+    """
+    with sessions.begin() as session:
+        result = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.campaign_id == claim.campaign_id,
+                Delivery.claim_token == claim.token,
+                status_is(DeliveryStatus.SENDING),
+            )
+            .values(claimed_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        return rowcount(result) > 0
+
+
+def expire_stale(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    now: datetime,
+    lease: timedelta,
+    is_dead: Callable[[str], bool],
+) -> int:
+    """Rows in flight for a sender that is gone become uncertain.
+
+    A sender is gone when ``is_dead(claimed_by)`` says so (a crashed
+    process on this host) or when it has not renewed its lease in time.
+    Those rows may or may not have left: resending could double-send and
+    dropping could miss, so they are flagged for the owner instead. They
+    keep their claim token, so that if their sender was only slow and
+    reports later, the ledger takes its word (see writeback).
+    """
+    flying = in_flight(campaign_id)
+    with sessions.begin() as session:
+        owners = session.scalars(select(Delivery.claimed_by).where(flying).distinct()).all()
+        dead = [owner for owner in owners if owner is not None and is_dead(owner)]
+        result = session.execute(
+            update(Delivery)
+            .where(
+                flying,
+                or_(Delivery.claimed_at < now - lease, Delivery.claimed_by.in_(dead)),
+            )
+            .values(
+                status=DeliveryStatus.UNCERTAIN,
+                error="the sender stopped while this message was in flight",
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        return rowcount(result)
+
+
+def requeue_uncertain(sessions: sessionmaker[Session], campaign_id: int) -> int:
+    """Uncertain rows back to pending, for an owner who prefers a duplicate to a miss.
+
+    The claim token goes: the old sender's late report then matches
+    nothing, and whoever claims the rows next does so under a new token.
+    """
+    with sessions.begin() as session:
+        result = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.status == DeliveryStatus.UNCERTAIN,
+            )
+            .values(
+                status=DeliveryStatus.PENDING,
+                error=None,
+                claim_token=None,
+                claimed_at=None,
+                claimed_by=None,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        return rowcount(result)

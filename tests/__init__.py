@@ -1,0 +1,1 @@
+"""The test suite: folders mirror pipeline/; loopback fakes in fakes/, data in data/."""
