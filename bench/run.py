@@ -52,8 +52,8 @@ from pipeline.sending.transports import (  # noqa: E402
 )
 from pipeline.sending.transports.sendgrid import build_campaign_body, build_personalization  # noqa: E402
 from pipeline.subscribers import import_csv  # noqa: E402
+from tests.fakes.sendgrid_server import TEST_API_KEY  # noqa: E402
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder  # noqa: E402
-from tests.sendgrid_server import TEST_API_KEY  # noqa: E402
 
 SECRET = "bench-secret"
 #: How the send rows run: ``[sending] processes`` (senders, one per core) and

@@ -74,7 +74,7 @@ class SendGridProcess:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from tests.sendgrid_server import SendGridServer
+    from tests.fakes.sendgrid_server import SendGridServer
 
     with SendGridServer(validate=False, keep_bodies=False) as server:
         print(server.url, flush=True)
