@@ -23,6 +23,7 @@ from pipeline.config import find_config, load_settings
 from pipeline.errors import PipelineError
 from pipeline.logs import configure_logging
 from pipeline.schedule.service import SchedulerService, Timing
+from pipeline.settings_check import check_services
 
 log = logging.getLogger("pipeline.scheduler")
 
@@ -58,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(json_lines=args.log_json)
     try:
         config = find_config(args.config).resolve()
+        settings = load_settings(config)
+        check_services(settings, config)
         service = SchedulerService(
-            load_settings(config),
+            settings,
             config,
             timing=Timing.from_lease(args.lease_seconds, poll_every=args.poll_seconds),
         )

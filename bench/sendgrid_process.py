@@ -6,7 +6,8 @@ with the sender for the GIL and every lane would wait on it. Here it has its
 own process, parses every body as SendGrid would, keeps none of them (so a long
 run does not grow its heap), and counts what it accepted.
 
-Run as a script it prints its URL, then answers ``delivered`` with the number
+Run as a script (optional argument: seconds each answer is delayed, a real
+API's latency) it prints its URL, then answers ``delivered`` with the number
 of personalizations accepted so far, and stops on ``stop`` or end of input.
 :class:`SendGridProcess` drives it from the benchmark.
 """
@@ -24,13 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 class SendGridProcess:
     """Start the server process with ``with``; ``url`` is what SENDGRID_API_HOST takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
         self._process: subprocess.Popen[str] | None = None
+        self._latency = latency
         self.url = ""
 
     def __enter__(self) -> SendGridProcess:
         self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve())],
+            [sys.executable, str(Path(__file__).resolve()), str(self._latency)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -76,7 +78,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.fakes.sendgrid_server import SendGridServer
 
-    with SendGridServer(validate=False, keep_bodies=False) as server:
+    latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    with SendGridServer(validate=False, keep_bodies=False, latency=latency) as server:
         print(server.url, flush=True)
         for line in sys.stdin:
             command = line.strip()

@@ -7,25 +7,31 @@ object never shows them.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import secrets
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
+from pydantic import Field, SecretStr, ValidationError
+
+from pipeline.bounces.settings import BouncesSettings
+from pipeline.config_lines import setting_line
+from pipeline.config_sections import (
+    AuthorSettings,
+    ClinicSettings,
+    DatabaseSettings,
+    EmailSettings,
+    OwnerSettings,
+    PreflightSettings,
+    ScheduleSettings,
+    SendingSettings,
+    SeriesSettings,
+    WebSettings,
+    _Section,
+    parse_duration,
 )
-
 from pipeline.errors import ConfigError
 
 # Each provider owns its section's model (and registers it in
@@ -34,137 +40,34 @@ from pipeline.errors import ConfigError
 from pipeline.sending.transports.sendgrid_settings import SendGridSettings
 from pipeline.sending.transports.smtp_settings import SmtpSettings
 
+#: The section models live in pipeline.config_sections; callers import them from here.
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "SECRET_FILE_NAME",
+    "AuthorSettings",
+    "BouncesSettings",
+    "ClinicSettings",
+    "DatabaseSettings",
+    "EmailSettings",
+    "OwnerSettings",
+    "PreflightSettings",
+    "ScheduleSettings",
+    "SendGridSettings",
+    "SendingSettings",
+    "SeriesSettings",
+    "Settings",
+    "SmtpSettings",
+    "WebSettings",
+    "find_config",
+    "folder_secret",
+    "load_settings",
+    "parse_duration",
+    "resolve_sqlite_url",
+]
+
 CONFIG_FILE_NAME = "newsletter.toml"
 #: Where a folder keeps its generated secret key when NEWSLETTER_SECRET_KEY is unset.
 SECRET_FILE_NAME = ".newsletter-secret"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ClinicSettings(_Section):
-    name: str = Field(min_length=1)
-    website: str | None = None
-    postal_address: str = Field(min_length=1)
-    logo_url: str | None = None
-    booking_url: str | None = None
-    booking_label: str = "Book an appointment"
-    brand_color: str = Field(default="#2f6f62", pattern=r"^#[0-9a-fA-F]{6}$")
-
-
-class EmailSettings(_Section):
-    from_email: str = Field(min_length=3)
-    from_name: str | None = None
-    reply_to: str | None = None
-    #: Used in "Hi {first_name}," when a subscriber has no first name.
-    first_name_fallback: str = "there"
-    #: DKIM selectors preflight looks up under ``_domainkey.{from domain}``;
-    #: empty means the transport's own (SendGrid: s1, s2).
-    dkim_selectors: tuple[str, ...] = ()
-
-
-class WebSettings(_Section):
-    base_url: str = "http://127.0.0.1:8000"
-    #: How long a subscription confirmation link works.
-    confirm_max_age_hours: int = Field(default=48, ge=1, le=24 * 30)
-    #: Sign-up form posts per client address: a burst, refilled evenly over an hour.
-    subscribe_burst: int = Field(default=5, ge=1)
-    subscribe_per_hour: int = Field(default=20, ge=1)
-    #: SendGrid webhook requests whose signed timestamp is further from now are refused.
-    webhook_max_age_seconds: int = Field(default=300, ge=10, le=86_400)
-    #: Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto
-    #: `serve` believes; empty (the default) means proxy headers are ignored.
-    trusted_proxies: tuple[str, ...] = ()
-    #: Open connections plus requests in progress `serve` accepts; beyond it, 503.
-    max_connections: int = Field(default=100, ge=1, le=100_000)
-
-    @field_validator("base_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _ip_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # Normalized to networks ("10.0.0.1/8" -> "10.0.0.0/8", "::1" -> "::1/128"): uvicorn
-        # silently treats a network with host bits set as a literal string.
-        networks = []
-        for entry in value:
-            try:
-                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
-        return tuple(networks)
-
-
-class ScheduleSettings(_Section):
-    cron: str = "0 9 * * tue"
-    timezone: str = "UTC"
-    #: A firing missed by less than this (downtime, a pause) still runs once; older ones
-    #: are skipped and logged. "6h", "90m", "1h30m", "45s", or a number of minutes.
-    catch_up_grace: timedelta = timedelta(hours=6)
-
-    @field_validator("catch_up_grace", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, (str, int, float)) else value
-
-    @field_validator("catch_up_grace")
-    @classmethod
-    def _at_least_a_second(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError("must be at least one second")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
-
-    @property
-    def tz(self) -> ZoneInfo:
-        """The clinic's timezone."""
-        return ZoneInfo(self.timezone)
-
-
-class SendingSettings(_Section):
-    transport: str = "outbox"
-    outbox_dir: Path = Path("outbox")
-    batch_size: int = Field(default=1000, ge=1, le=1000)
-    #: Batches one sender keeps in flight at once (each lane claims, sends and
-    #: records its own). More hides network latency; a crash can leave one
-    #: batch in doubt per lane.
-    concurrency: int = Field(default=1, ge=1, le=16)
-    #: Sending processes (this one and forked helpers, each with ``concurrency``
-    #: lanes): building personal links and bodies needs a core per process.
-    processes: int = Field(default=1, ge=1, le=64)
-
-
-class AuthorSettings(_Section):
-    bio: str | None = None
-    photo_url: str | None = None
-
-
-class PreflightSettings(_Section):
-    """Where preflight asks DNS: the system resolver unless ``nameservers`` names others."""
-
-    #: ``host`` or ``host:port`` entries (a split-horizon setup, or a test server).
-    nameservers: tuple[str, ...] = ()
-    dns_timeout: float = Field(default=3.0, gt=0)
-    link_timeout: float = Field(default=5.0, gt=0)
-    #: The whole link check stops after this many seconds (the rest are warned about).
-    links_total_timeout: float = Field(default=30.0, gt=0)
-
-
-class DatabaseSettings(_Section):
-    url: str = "sqlite:///newsletter.db"
 
 
 class Settings(_Section):
@@ -180,14 +83,19 @@ class Settings(_Section):
     sending: SendingSettings = SendingSettings()
     smtp: SmtpSettings = SmtpSettings()
     sendgrid: SendGridSettings = SendGridSettings()
-    authors: dict[str, AuthorSettings] = {}
+    authors: dict[str, AuthorSettings] = Field(default_factory=dict)
     database: DatabaseSettings = DatabaseSettings()
     preflight: PreflightSettings = PreflightSettings()
+    owner: OwnerSettings = OwnerSettings()
+    bounces: BouncesSettings = BouncesSettings()
+    #: ``[series.SLUG]`` tables; a series without one gets the defaults.
+    series: dict[str, SeriesSettings] = Field(default_factory=dict)
     secret_key: SecretStr
     smtp_password: SecretStr | None = None
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_webhook_public_key: SecretStr | None = None
+    imap_password: SecretStr | None = None
 
     @property
     def database_url(self) -> str:
@@ -208,23 +116,6 @@ class Settings(_Section):
     def templates_path(self) -> Path:
         """The folder's own templates (may be absent: the package copy is used)."""
         return self.root / self.templates_dir
-
-
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-def parse_duration(value: str | float) -> timedelta:
-    """``"6h"``, ``"90m"``, ``"1h30m"``, ``"45s"``; a bare number means minutes."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(minutes=value)
-    text = str(value).strip().lower().replace(" ", "")
-    if text.replace(".", "", 1).isdigit():
-        return timedelta(minutes=float(text))
-    match = _DURATION.fullmatch(text)
-    if not text or match is None:
-        raise ValueError(f"{value!r} is not a duration like 6h, 90m, 1h30m or 45s")
-    hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 def resolve_sqlite_url(url: str, root: Path) -> str:
@@ -299,6 +190,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         "sendgrid_api_key": env.get("SENDGRID_API_KEY"),
         "sendgrid_api_host": env.get("SENDGRID_API_HOST"),
         "sendgrid_webhook_public_key": env.get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        "imap_password": env.get("NEWSLETTER_IMAP_PASSWORD"),
     }
     raw.update({key: value for key, value in secrets.items() if value})
     if "secret_key" not in raw:
@@ -313,4 +205,27 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         field = ".".join(str(part) for part in first["loc"])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         # input values are left out on purpose: they could be secrets
-        raise ConfigError(f"{path}: {field}: {first['msg']}{more}") from None
+        where = _series_line(path, first["loc"])
+        if where == str(path):
+            where = setting_line(path, first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {field}: {message}{more}") from None
+
+
+def _series_line(path: Path, loc: tuple[int | str, ...]) -> str:
+    """``path:line`` of a bad ``[series.SLUG]`` key (the owner's own tables), else ``path``."""
+    if len(loc) < 2 or loc[0] != "series":
+        return str(path)
+    heading = re.compile(rf"\s*\[\s*series\.\"?{re.escape(str(loc[1]))}\"?\s*\]")
+    key = re.compile(rf"\s*{re.escape(str(loc[2]))}\s*=") if len(loc) > 2 else None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not heading.match(line):
+            continue
+        for offset, below in enumerate(lines[number:], start=number + 1):
+            if below.lstrip().startswith("["):
+                break
+            if key is not None and key.match(below):
+                return f"{path}:{offset}"
+        return f"{path}:{number}"
+    return str(path)

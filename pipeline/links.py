@@ -51,3 +51,18 @@ def neighbour_url(base_url: str, slug: str, canonical_url: str | None) -> str:
     """Where an email's previous/next link points: the article's ``canonical_url`` (the
     clinic's own blog post), else its page in the web archive."""
     return canonical_url or archive_url(base_url, slug)
+
+
+def hold_url(base_url: str, token: str) -> str:
+    """The heads-up's "Hold this send" page: ``{base_url}/hold/{token}``."""
+    return f"{_base(base_url)}/hold/{token}"
+
+
+def hold_preview_url(base_url: str, token: str) -> str:
+    """The heads-up's preview of the issue about to go: ``{base_url}/hold/{token}/preview``."""
+    return f"{hold_url(base_url, token)}/preview"
+
+
+def admin_setup_url(base_url: str, token: str) -> str:
+    """The first-run link that creates the dashboard's owner: ``{base_url}/admin/setup/{token}``."""
+    return f"{_base(base_url)}/admin/setup/{token}"

@@ -2,6 +2,12 @@
 
 The CLI, the scheduler and the web app all go through :class:`Newsletter`, so
 "send the next issue" means the same thing wherever it is asked for.
+
+The class is a little over 250 lines on purpose: it is the one facade every
+entry point uses, its methods are short delegations grouped by stage (queue,
+rendering, sending, status), and the work lives in the stage folders
+(previews and test sends in :mod:`pipeline.previews`). Splitting the facade
+would make each caller pick among several objects for one folder.
 """
 
 from __future__ import annotations
@@ -12,28 +18,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline import links
 from pipeline.config import Settings
 from pipeline.content.articles import Article, ArticleSet, load_articles
+from pipeline.content.catch_up import live_audience
 from pipeline.content.queue import next_due, planned_dates, queue_order
 from pipeline.content.series import series_nav
 from pipeline.errors import NotFoundError, PipelineError
-from pipeline.render import Personalizer, RenderedIssue, render_issue
-from pipeline.render.message import OutgoingEmail, Sender, build_message, new_message_id
+from pipeline.previews import PreviewFiles, send_test, write_preview
+from pipeline.render import RenderedIssue, render_issue
+from pipeline.render.message import Sender
 from pipeline.schedule.triggers import recurring_trigger
+from pipeline.sending.plan import SendPlan
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.runner import CampaignRunner
-from pipeline.sending.transports import CampaignMessage, Outcome, Recipient, make_transport
+from pipeline.sending.transports import Recipient, make_transport
 from pipeline.sending.transports.base import RETRYABLE_FAILURES
-from pipeline.sending.transports.outbox import write_atomically
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.failures import requeue_failed
 from pipeline.store.ledger import CampaignCounts, CampaignRecord, Ledger
 from pipeline.store.oneoffs import schedule_plan
 from pipeline.store.reports import CampaignReport, Reports
 from pipeline.store.stops import StopRecord, StopStore
-from pipeline.subscribers import normalize_email
 from pipeline.tokens import TokenSigner
 
 Clock = Callable[[], datetime]
@@ -90,15 +98,6 @@ class SendReport:
         """
         c = self.counts
         return c.failed == 0 and c.uncertain == 0 and c.pending == 0
-
-
-@dataclass(frozen=True)
-class PreviewFiles:
-    """Where ``preview`` wrote its files."""
-
-    html: Path
-    text: Path
-    eml: Path
 
 
 class Newsletter:
@@ -214,29 +213,7 @@ class Newsletter:
 
     def preview(self, slug: str, out_dir: Path) -> PreviewFiles:
         """Write ``SLUG.html``, ``SLUG.txt`` and ``SLUG.eml`` as a subscriber would get them."""
-        issue = self.render(slug)
-        recipient = self.sample_recipient("subscriber@example.com")
-        personalizer = Personalizer(issue)
-        html = personalizer.html(recipient.values())
-        text = personalizer.text(recipient.values())
-        email = OutgoingEmail(
-            sender=self.sender(),
-            to=recipient.email,
-            subject=issue.subject,
-            text=text,
-            html=html,
-            unsubscribe_url=recipient.unsubscribe_url,
-            date=self.clock(),
-            message_id=new_message_id(self.sender()),
-            campaign=slug,
-        )
-        files = PreviewFiles(
-            html=out_dir / f"{slug}.html", text=out_dir / f"{slug}.txt", eml=out_dir / f"{slug}.eml"
-        )
-        write_atomically(files.html, html.encode("utf-8"))
-        write_atomically(files.text, text.encode("utf-8"))
-        write_atomically(files.eml, build_message(email).as_bytes())
-        return files
+        return write_preview(self, slug, out_dir)
 
     # -- sending ------------------------------------------------------------------
 
@@ -260,6 +237,7 @@ class Newsletter:
         progress: Callable[[CampaignCounts], None] | None = None,
         on_runner: Callable[[CampaignRunner], None] | None = None,
         by_scheduler: bool = False,
+        on_plan: Callable[[SendPlan], None] | None = None,
     ) -> SendReport:
         """Send an article to every active subscriber; a repeat resumes, never resends.
 
@@ -272,12 +250,17 @@ class Newsletter:
         can ask it to stop gracefully. A send by hand (not ``by_scheduler``)
         answers whatever the campaign's last stop was waiting for; a
         scheduler's send keeps counting the stops in a row, for the backoff.
+        ``on_plan`` is told the lanes and processes the run chose, before it sends.
         """
         slug = self.resolve_slug(slug)
         if dry_run:
             return self._dry_run(slug, self.ledger.get_campaign(slug))
         campaign, created = self.plan(slug)
-        added = 0 if created or not include_new else self.ledger.add_new_subscribers(campaign.id)
+        added = (
+            0
+            if created or not include_new
+            else self.ledger.add_new_subscribers(campaign.id, self.live_keep(slug))
+        )
         requeued = 0
         if resend_uncertain:
             # Expire first: a batch a crashed sender left in flight is in doubt
@@ -290,7 +273,7 @@ class Newsletter:
         stops = StopStore(self.sessions)
         if not by_scheduler:
             stops.clear(campaign.id)
-        runner = self.runner()
+        runner = self.runner(on_plan)
         if on_runner is not None:
             on_runner(runner)
         result = runner.run(campaign, progress)
@@ -302,6 +285,10 @@ class Newsletter:
             needs_owner=result.needs_owner,
             asked_to_stop=runner.stopping,
         )
+        if self.settings.owner.email:  # the receipt, or an alert if it waits for the owner
+            from pipeline.owner.receipts import after_run
+
+            after_run(self, slug, result.counts, stop)
         return SendReport(
             counts=result.counts,
             created=created,
@@ -326,10 +313,17 @@ class Newsletter:
         if article.status == "draft":
             raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
         issue = self.render(slug)
-        return self.ledger.plan(issue, self.settings.sending.transport, self.clock())
+        keep = self.live_keep(slug)
+        return self.ledger.plan(issue, self.settings.sending.transport, self.clock(), keep)
 
-    def runner(self) -> CampaignRunner:
-        """A campaign runner on the configured transport."""
+    def live_keep(self, slug: str) -> ColumnElement[bool] | None:
+        """Who a live send of ``slug`` reaches: not people catching up on its series."""
+        return live_audience(
+            self.sessions, self.articles().articles, slug, self.settings, self.clock()
+        )
+
+    def runner(self, on_plan: Callable[[SendPlan], None] | None = None) -> CampaignRunner:
+        """A campaign runner on the configured transport (lanes and processes: settings or auto)."""
         return CampaignRunner(
             self.ledger,
             lambda: make_transport(self.settings, self.clock),
@@ -341,6 +335,8 @@ class Newsletter:
             processes=self.settings.sending.processes,
             # A forked helper must not share pooled connections with this process.
             before_fork=self.engine.dispose,
+            smtp_max_connections=self.settings.smtp.max_connections,
+            on_plan=on_plan,
         )
 
     def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:
@@ -362,15 +358,7 @@ class Newsletter:
 
     def test_send(self, slug: str, to: str) -> str:
         """One copy to ``to`` through the configured transport, outside the ledger."""
-        address = normalize_email(to)
-        issue = self.render(slug)
-        transport = make_transport(self.settings, self.clock)
-        message = CampaignMessage(campaign=f"test-{slug}", issue=issue, sender=self.sender())
-        with transport:
-            [result] = transport.send_batch(message, [self.sample_recipient(address)])
-        if result.outcome is not Outcome.SENT:
-            raise PipelineError(f"test send to {address} failed: {result.error}")
-        return result.message_id or ""
+        return send_test(self, slug, to)
 
     def status(self, slug: str | None = None) -> list[CampaignCounts]:
         """Counts per campaign, newest first (or just one)."""

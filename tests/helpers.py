@@ -50,17 +50,22 @@ def sample_nameserver() -> str:
         return _sample_nameserver
 
 
-def copy_sample_folder(target: Path, *, hermetic_dns: bool = True) -> Path:
+def copy_sample_folder(target: Path, *, hermetic_dns: bool = True, welcome: bool = False) -> Path:
     """Copy the repository's sample newsletter folder; return its settings file.
 
     With ``hermetic_dns`` (the default) the copy's preflight asks the loopback
     DNS server of :func:`sample_nameserver`, never the machine's resolver.
+    Without ``welcome`` (the default) the copy leaves out the welcome email's
+    templates, so tests about issues count only issues; the welcome tests ask for it.
     """
     target.mkdir(parents=True, exist_ok=True)
     for name in ("newsletter.toml", "sample-subscribers.csv"):
         shutil.copyfile(ROOT / name, target / name)
     for folder in ("articles", "templates"):
         shutil.copytree(ROOT / folder, target / folder)
+    if not welcome:
+        for name in ("welcome.mjml", "welcome.txt"):
+            (target / "templates" / name).unlink(missing_ok=True)
     config = target / "newsletter.toml"
     if hermetic_dns:
         with config.open("a", encoding="utf-8") as settings:

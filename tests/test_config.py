@@ -62,3 +62,22 @@ def test_database_url_from_environment(tmp_path: Path) -> None:
         environ={"NEWSLETTER_SECRET_KEY": "k", "NEWSLETTER_DATABASE_URL": "sqlite:///other.db"},
     )
     assert settings.database_url.endswith("/clinic/other.db")
+
+
+def test_lanes_and_processes_default_to_auto_and_a_number_wins(tmp_path: Path) -> None:
+    config = copy_sample_folder(tmp_path / "clinic")
+    env = {"NEWSLETTER_SECRET_KEY": "k"}
+    settings = load_settings(config, environ=env)
+    # None is "auto": pipeline.sending.plan chooses per run.
+    assert (settings.sending.concurrency, settings.sending.processes) == (None, None)
+    assert settings.smtp.max_connections == 3
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("batch_size = 1000", 'batch_size = 1000\nconcurrency = "auto"\nprocesses = 2'),
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ=env)
+    assert (settings.sending.concurrency, settings.sending.processes) == (None, 2)
+    config.write_text(text.replace("batch_size = 1000", "batch_size = 1000\nconcurrency = 0"))
+    with pytest.raises(ConfigError, match="concurrency"):
+        load_settings(config, environ=env)

@@ -140,6 +140,8 @@ def send(
             retry_failed=retry_failed,
             progress=progress,
             on_runner=runners.append,
+            # Once, before the first batch: what auto (or the settings) chose.
+            on_plan=lambda plan: err.print(plan.describe(), markup=False, highlight=False),
         )
     c = report.counts
     if report.dry_run:
@@ -206,16 +208,11 @@ def status(
     stops = {stop.slug: stop for stop in StopStore(newsletter.sessions).all().values()}
     zone = newsletter.settings.schedule.tz
     if as_json:
-        from pipeline.events import event_counts
+        from pipeline.status import campaign_status
 
         def with_events(report: CampaignReport) -> dict[str, Any]:
-            # SendGrid webhook counts (delivered, bounced, opened, clicked) beside the ledger's.
-            counts = report.counts
-            campaign = newsletter.ledger.get_campaign(counts.slug)
-            extra = event_counts(newsletter.sessions, campaign.id) if campaign else {}
-            stop = stops.get(counts.slug)
-            stopped = {"stopped": stop.as_dict(zone) if stop else None}
-            return {**report.as_dict(), **extra, **stopped}
+            # The owner's receipt shows the same object (pipeline.owner.receipts).
+            return campaign_status(newsletter, report, stops)
 
         _print_json(with_events(reports[0]) if slug else [with_events(r) for r in reports])
         return

@@ -12,14 +12,15 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import _open, _print_json, _settings, _table, app, err, out
-from pipeline.config import Settings
+from pipeline.cli.app import _open, _print_json, _settings, _state, _table, app, err, out
+from pipeline.config import Settings, find_config
 from pipeline.content.articles import load_articles
 from pipeline.content.series import series_nav, series_problems
 from pipeline.errors import ConfigError, PipelineError, Problem, TemplateError
 from pipeline.links import archive_url
 from pipeline.render import render_issue
 from pipeline.sample import SAMPLE_DIR
+from pipeline.settings_check import check_services
 
 DEFAULTS_DIR = SAMPLE_DIR
 
@@ -60,8 +61,10 @@ def check(ctx: typer.Context) -> None:
     """Validate settings, templates and every article; one line per problem."""
     try:
         settings = _settings(ctx)
+        check_services(settings, find_config(_state(ctx).config))
     except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
+        # print, not rich: one line however long (rich would wrap at the terminal width)
+        print(str(exc), file=sys.stderr)
         raise typer.Exit(1) from None
     count, problems = collect_problems(settings)
     for problem in problems:
@@ -88,6 +91,11 @@ def queue(
         planned = e.planned_at.isoformat() if e.planned_at else "-"
         table.add_row(e.slug, e.title, e.series or "-", str(e.part or "-"), e.status, planned)
     out.print(table if entries else "The queue is empty.")
+    from pipeline.owner.hold import hold_note
+    from pipeline.store.holds import HoldStore
+
+    for hold in HoldStore(newsletter.sessions).in_force():
+        print(hold_note(newsletter, hold))  # why a firing sends nothing
 
 
 @app.command()

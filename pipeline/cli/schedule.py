@@ -13,7 +13,7 @@ Times are shown as ISO 8601 in the clinic's timezone with their UTC offset.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -25,8 +25,10 @@ from pipeline.config import find_config, load_settings
 from pipeline.content.queue import Firing, queue_order, upcoming_firings
 from pipeline.errors import PipelineError
 from pipeline.newsletter import Newsletter
+from pipeline.owner.hold import hold_note
 from pipeline.schedule.catch_up import grace_seconds
 from pipeline.schedule.triggers import recurring_trigger
+from pipeline.store.holds import Hold, HoldStore
 from pipeline.store.oneoffs import OneOffSend, OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore, SchedulerStatus
 from pipeline.store.stops import StopStore
@@ -97,6 +99,8 @@ class ScheduleListing:
     scheduler_running: bool
     one_offs: list[OneOffSend]
     firings: list[Firing]
+    #: Firings the owner held from a heads-up (nothing is sent at them).
+    holds: list[Hold] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """The shape of ``schedule list --json``."""
@@ -123,6 +127,10 @@ class ScheduleListing:
                 for one in self.one_offs
             ],
             "next_firings": [{"at": local(f.at), "slug": f.slug} for f in self.firings],
+            "held_firings": [
+                {"at": local(h.firing_at), "slug": h.slug, "held_at": local(h.held_at)}
+                for h in self.holds
+            ],
         }
 
 
@@ -146,6 +154,7 @@ def schedule_listing(newsletter: Newsletter, count: int = 5) -> ScheduleListing:
         scheduler_running=state.leader_alive(newsletter.clock()),
         one_offs=pending,
         firings=firings,
+        holds=HoldStore(newsletter.sessions).in_force(),
     )
 
 
@@ -197,7 +206,8 @@ def schedule_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Pending one-off sends and the next firings of the recurring schedule."""
-    listing = schedule_listing(_newsletter(ctx), count)
+    newsletter = _newsletter(ctx)
+    listing = schedule_listing(newsletter, count)
     data = listing.as_dict()
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -219,6 +229,8 @@ def schedule_list(
     print("Next firings:")
     for firing in data["next_firings"]:  # type: ignore[attr-defined]
         print(f"  {firing['at']}  {firing['slug'] or '(nothing queued)'}")
+    for hold in listing.holds:
+        print(f"HELD: {hold_note(newsletter, hold)}")
 
 
 @schedule_app.command("cancel")
@@ -253,5 +265,7 @@ def schedule_resume(ctx: typer.Context) -> None:
     newsletter = _newsletter(ctx)
     changed = SchedulerStateStore(newsletter.sessions).set_paused(False, newsletter.clock())
     print("schedule resumed" if changed else "the schedule was not paused")
+    if released := HoldStore(newsletter.sessions).release_all(newsletter.clock()):
+        print(f"{released} held firing(s) released")
     for slug in StopStore(newsletter.sessions).release_owner_waits(newsletter.clock()):
         print(f"{slug}: no longer waiting for the owner; the scheduler tries it again now")

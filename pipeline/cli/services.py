@@ -13,13 +13,24 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import _open, _state, app, err, out
+from pipeline.cli.app import _state, app, err, out
 from pipeline.config import find_config, load_settings
 from pipeline.links import archive_index_url
 from pipeline.newsletter import Newsletter
+from pipeline.sending.welcome import prepare_welcome, send_welcomes
+from pipeline.settings_check import check_services
 from pipeline.subscribers import import_csv
 
 # -- services -------------------------------------------------------------------
+
+
+def _checked(ctx: typer.Context) -> Newsletter:
+    """The Newsletter, after every setting the service uses was checked (see `check`)."""
+    config = find_config(_state(ctx).config)
+    settings = load_settings(config)
+    check_services(settings, config)
+    return Newsletter(settings)
+
 
 #: The issue `make run` sends: part 2 of the sample series, so both links show.
 DEMO_SLUG = "hip-pain-massage-therapy"
@@ -35,6 +46,20 @@ def _serve(newsletter: Newsletter, host: str, port: int) -> None:
     uvicorn.Server(server_config(create_app(newsletter), newsletter.settings, host, port)).run()
 
 
+def setup_link_notice(newsletter: Newsletter) -> str | None:
+    """While no dashboard account exists: the line with a one-time link that creates the owner."""
+    from pipeline.accounts import SetupLinks
+    from pipeline.links import admin_setup_url
+    from pipeline.store.users import count_users
+
+    if count_users(newsletter.sessions) > 0:
+        return None
+    settings = newsletter.settings
+    token = SetupLinks(settings.secret_key.get_secret_value(), newsletter.clock).issue()
+    url = admin_setup_url(settings.web.base_url, token)
+    return f"No dashboard account yet. Create the owner's (link works once, for an hour): {url}"
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -42,8 +67,11 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
 ) -> None:
     """Run the web app (archive, unsubscribe) until Ctrl-C."""
+    newsletter = _checked(ctx)
     out.print(f"Serving on {archive_index_url(f'http://{host}:{port}')} (Ctrl-C to stop)")
-    _serve(_open(ctx), host, port)
+    if (notice := setup_link_notice(newsletter)) is not None:
+        out.print(notice, markup=False, highlight=False, soft_wrap=True)
+    _serve(newsletter, host, port)
 
 
 @app.command()
@@ -72,18 +100,24 @@ def demo(
         csv_path,
         source="sample",
         secret_key=newsletter.settings.secret_key.get_secret_value(),
+        welcome=prepare_welcome(newsletter),
     )
     for problem in report.problems:
         print(problem, file=sys.stderr)
     out.print(
         f"Subscribers: {report.added} added, {report.unchanged + report.updated} already there"
     )
+    # The sample subscribers' welcome emails go to the outbox too (quietly: the
+    # demo's output is about the sample issue).
+    send_welcomes(newsletter)
     result = newsletter.send(slug)
     c = result.counts
     folder = newsletter.settings.outbox_path / slug
     verb = "Sent" if result.created else "Already sent earlier (nothing sent twice):"
     out.print(f"{verb} '{c.slug}': {c.sent} sent, {c.suppressed} suppressed, {c.failed} failed")
     out.print(f"Emails are in {folder}/", markup=False, highlight=False)
+    if (notice := setup_link_notice(newsletter)) is not None:
+        out.print(notice, markup=False, highlight=False, soft_wrap=True)
     if not keep_running:
         return
     scheduler = SchedulerService(newsletter.settings, config)
@@ -108,7 +142,7 @@ def worker(
     from pipeline.sending.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    the_worker = Worker(_open(ctx), poll_seconds=poll)
+    the_worker = Worker(_checked(ctx), poll_seconds=poll)
 
     def graceful_stop(signum: int, _frame: object) -> None:
         if the_worker.stopping:

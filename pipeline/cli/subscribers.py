@@ -12,6 +12,8 @@ import typer
 from rich.progress import Progress, TextColumn
 
 from pipeline.cli.app import _open, _print_json, _table, err, out
+from pipeline.newsletter import Newsletter
+from pipeline.sending.welcome import prepare_welcome, send_welcomes
 from pipeline.subscribers import (
     add_subscriber,
     export_csv,
@@ -43,6 +45,7 @@ def subscribers_import(
             file,
             progress=lambda rows: bar.update(task, completed=rows),
             secret_key=newsletter.settings.secret_key.get_secret_value(),
+            welcome=prepare_welcome(newsletter),
         )
     for problem in report.problems:
         print(problem, file=sys.stderr)
@@ -50,6 +53,7 @@ def subscribers_import(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.kept_left} left alone (unsubscribed earlier), {len(report.problems)} skipped"
     )
+    _send_welcomes(newsletter)
     if report.problems:
         raise typer.Exit(1)
 
@@ -71,8 +75,21 @@ def subscribers_add(
         last_name=last_name,
         tags=tuple(tag or ()),
         secret_key=newsletter.settings.secret_key.get_secret_value(),
+        welcome=prepare_welcome(newsletter),
     )
     out.print(f"{record.email}: {record.status}", markup=False, highlight=False)
+    _send_welcomes(newsletter)
+
+
+def _send_welcomes(newsletter: Newsletter) -> None:
+    """Send the welcome email to whoever just became active (when the folder has one)."""
+    report = send_welcomes(newsletter)
+    if report is None:
+        return
+    c = report.counts
+    out.print(f"welcome email: {c.sent} sent in all, {c.failed} failed, {c.uncertain} uncertain")
+    if not report.complete:
+        raise typer.Exit(1)
 
 
 @subscribers_app.command("remove")

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from apscheduler.triggers.base import BaseTrigger
 
 from pipeline.content.articles import Article
+from pipeline.content.series import part_order
 from pipeline.schedule.crontab import next_firings
 
 #: Sorts an article without ``send_after`` before any that has one.
@@ -35,10 +36,6 @@ class Firing:
 
     at: datetime
     slug: str | None
-
-
-def _by_part(article: Article) -> tuple[int, str]:
-    return (article.part or 0, article.slug)
 
 
 def _send_key(article: Article) -> tuple[datetime, str, int, str]:
@@ -65,7 +62,7 @@ def queue_order(articles: Iterable[Article], sent_slugs: Collection[str]) -> lis
     while waiting:
         for index, candidate in enumerate(waiting):
             held_back = candidate.series is not None and any(
-                other.series == candidate.series and _by_part(other) < _by_part(candidate)
+                other.series == candidate.series and part_order(other) < part_order(candidate)
                 for other in waiting
             )
             if not held_back:

@@ -108,7 +108,9 @@ def article_url(article: Article, base_url: str) -> str:
     return neighbour_url(base_url, article.slug, article.canonical_url)
 
 
-def _by_part(article: Article) -> tuple[int, str]:
+def part_order(article: Article) -> tuple[int, str]:
+    """Where ``article`` stands in its series: by part, then slug. Navigation and the
+    queue's "an earlier part goes first" rule both sort by this."""
     return (article.part or 0, article.slug)
 
 
@@ -138,10 +140,10 @@ def series_nav(
             and other.status != "draft"
             and other.slug != article.slug
         ),
-        key=_by_part,
+        key=part_order,
     )
     members.append(article)
-    members.sort(key=_by_part)
+    members.sort(key=part_order)
     index = members.index(article)
 
     def link(neighbour: Article) -> SeriesLink:
@@ -180,7 +182,7 @@ def series_problems(articles: Iterable[Article]) -> list[Problem]:
             by_series[article.series].append(article)
     problems: list[Problem] = []
     for series, members in sorted(by_series.items()):
-        members.sort(key=_by_part)
+        members.sort(key=part_order)
         expected = 1
         for article in members:
             part = article.part or 0

@@ -127,7 +127,14 @@ def _send(newsletter: Newsletter, slug: str, why: str) -> SendReport | None:
             _runners.add(runner)
 
     try:
-        report = newsletter.send(slug, on_runner=register, by_scheduler=True)
+        report = newsletter.send(
+            slug,
+            on_runner=register,
+            by_scheduler=True,
+            on_plan=lambda plan: log.info(
+                "campaign %s: %s", slug, plan.describe(), extra={"slug": slug}
+            ),
+        )
     except PipelineError as exc:
         log.error("campaign %s: not sent: %s", slug, exc, extra={"slug": slug})
         return None
@@ -199,6 +206,11 @@ def send_due(config_path: str, *, now: datetime | None = None) -> SendReport | N
     try:
         if SchedulerStateStore(newsletter.sessions).paused():
             log.warning("schedule paused: this firing sends nothing (newsletter schedule resume)")
+            return None
+        from pipeline.owner.hold import held_now, hold_note
+
+        if (hold := held_now(newsletter)) is not None:
+            log.warning(hold_note(newsletter, hold), extra={"slug": hold.slug})
             return None
         # An article with a pending one-off waits for its own time, and so do
         # the later parts of its series (parts never go out of order).

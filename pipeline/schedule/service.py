@@ -37,8 +37,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from pipeline.config import Settings
 from pipeline.schedule import jobs
 from pipeline.schedule.catch_up import apscheduler_options
+from pipeline.schedule.catch_up_job import CATCH_UP_JOB, catch_up_trigger
 from pipeline.schedule.leadership import Leadership, Timing, scheduler_identity
 from pipeline.schedule.recurring import RECURRING_JOB, install_recurring, log_recurring_event
+from pipeline.schedule.welcome_job import WELCOME_JOB
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.scheduler_state import SchedulerStateStore
 
@@ -49,6 +51,10 @@ log = logging.getLogger("pipeline.scheduler")
 ONE_OFF_JOB = "one-off-sends"
 RESUME_JOB = "resume-interrupted"
 RETRY_JOB = "retry-stopped"
+BOUNCES_JOB = "read-bounce-mail"
+OWNER_JOB = "owner-watch"
+#: How often the owner job looks (heads-up, empty queue, stalled campaigns).
+OWNER_WATCH_SECONDS = 300
 _ONE_OFF_NAME = "fire due one-off sends"
 _RETRY_NAME = "retry stopped campaigns"
 #: Jobs kept in the project database (APScheduler's own table, ``apscheduler_jobs``).
@@ -111,6 +117,8 @@ class SchedulerService:
         self._scheduler: BackgroundScheduler | None = None
         self._closing = False
         self._paused_seen: bool | None = None
+        # Why the lease was lost, until it is regained (then the owner is told).
+        self._lost_lease: str | None = None
         self._leadership = Leadership(
             self._state,
             self.identity,
@@ -182,11 +190,17 @@ class SchedulerService:
             self._leading.set()
         self._paused_seen = None
         log.info("scheduler %s is the leader: firing the schedule", self.identity)
+        if self._lost_lease is not None:
+            from pipeline.owner.alerts import alert_lease_regained
+
+            alert_lease_regained(self.config_path, self.identity, self._lost_lease)
+            self._lost_lease = None
 
     def _demote(self, reason: str) -> None:
         with self._lock:
             scheduler, self._scheduler = self._scheduler, None
             self._leading.clear()
+        self._lost_lease = reason
         log.warning("no longer the leader (%s): stopped firing", reason)
         if scheduler is not None:
             jobs.begin_shutdown()
@@ -230,6 +244,7 @@ class SchedulerService:
         scheduler.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED)
         install_recurring(scheduler, self.settings.schedule, self.config_path, _PERSISTENT)
         self._add_resume_job(scheduler)
+        self._add_owner_job(scheduler)
         scheduler.add_job(
             "pipeline.schedule.jobs:send_scheduled_due",
             trigger="interval",
@@ -242,8 +257,18 @@ class SchedulerService:
             misfire_grace_time=None,
             replace_existing=True,
         )
+        # Late joiners' parts, daily at the send time (pipeline.schedule.catch_up_job).
+        scheduler.add_job(
+            "pipeline.schedule.catch_up_job:catch_up_due",
+            trigger=catch_up_trigger(self.settings.schedule),
+            args=[self.config_path],
+            id=CATCH_UP_JOB,
+            name="catch-up track",
+            jobstore=_LOCAL,
+            replace_existing=True,
+        )
         # Same cadence as the one-off poll: a due retry starts within seconds
-        # of its time (2 minutes after the stop, at first). The backoff itself
+        # of its time (a minute after the stop, at first). The backoff itself
         # lives in the database, so a restart neither forgets nor hurries it.
         scheduler.add_job(
             "pipeline.schedule.jobs:retry_stopped",
@@ -256,6 +281,50 @@ class SchedulerService:
             misfire_grace_time=None,
             replace_existing=True,
         )
+
+    def _add_owner_job(self, scheduler: BackgroundScheduler) -> None:
+        # The heads-up, the empty-queue and stalled-campaign alerts: now, then every
+        # few minutes (each message is sent at most once a day, whatever the cadence).
+        scheduler.add_job(
+            "pipeline.owner.alerts:watch",
+            trigger="interval",
+            seconds=OWNER_WATCH_SECONDS,
+            args=[self.config_path],
+            id=OWNER_JOB,
+            name="tell the owner",
+            jobstore=_LOCAL,
+            next_run_time=datetime.now(UTC),
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+        # New subscribers' welcome emails (a web sign-up only enrols them).
+        scheduler.add_job(
+            "pipeline.schedule.welcome_job:send_welcomes_due",
+            trigger="interval",
+            seconds=self.timing.poll_every,
+            args=[self.config_path],
+            id=WELCOME_JOB,
+            name="welcome emails",
+            jobstore=_LOCAL,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+        if self.settings.bounces.enabled:
+            # Bounce mail ([bounces]): read every few minutes, by the leader only.
+            scheduler.add_job(
+                "pipeline.bounces.job:read_bounce_mail",
+                trigger="interval",
+                seconds=self.settings.bounces.every_seconds,
+                args=[self.config_path],
+                id=BOUNCES_JOB,
+                name="read bounce mail",
+                jobstore=_LOCAL,
+                next_run_time=datetime.now(UTC),
+                misfire_grace_time=None,
+                replace_existing=True,
+            )
 
     def _add_resume_job(self, scheduler: BackgroundScheduler) -> None:
         # Runs now, then again only when rescheduled (on resume after a pause). Not
@@ -276,6 +345,11 @@ class SchedulerService:
 
     def _on_event(self, event: JobEvent) -> None:
         log_recurring_event(event, self.settings.schedule)
+        if event.code == EVENT_JOB_MISSED and event.job_id == RECURRING_JOB:
+            from pipeline.owner.alerts import alert_missed_firing
+
+            grace = self.settings.schedule.catch_up_grace
+            alert_missed_firing(self.config_path, event.scheduled_run_time, grace)
 
     def next_firing(self) -> datetime | None:
         """The recurring job's next firing per the leader's job store; None when not leading."""

@@ -82,11 +82,14 @@ class BatchSender:
         message: CampaignMessage,
         claim: Claim,
         stopping: Callable[[], bool],
+        on_stop: Callable[[BatchStop], None] = lambda stop: None,
     ) -> BatchStop | None:
         """Send one claimed batch and record it; return a reason to stop, if any.
 
         ``stopping`` says whether a stop was requested: rows given back then
-        are the stop's doing, not a reason of their own.
+        are the stop's doing, not a reason of their own. ``on_stop`` hears the
+        reason before any row goes back to pending, so another lane of the run
+        that claims those rows next already knows the run is stopping.
         """
         recipients = [self.links.recipient(row) for row in claim.rows]
         renew_every = max(self.lease.total_seconds() / 4, 0.05)
@@ -98,8 +101,10 @@ class BatchSender:
                 results = transport.send_batch(message, recipients)
         except TransportStopError as exc:
             # Nothing of this batch was accepted: it goes back to pending intact.
+            stop = BatchStop(str(exc), needs_owner=exc.needs_owner)
+            on_stop(stop)
             self.store.release(claim)
-            return BatchStop(str(exc), needs_owner=exc.needs_owner)
+            return stop
         if heartbeat.lost:
             # Our rows may have been expired (uncertain) meanwhile. Recording
             # still goes by our claim token: rows expired under it take our
@@ -127,11 +132,14 @@ class BatchSender:
             for delivery_id in ids
         ]
         if deferred:
-            self.store.release(claim, deferred)
+            later: BatchStop | None = None
             if not stopping():
                 reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
                 detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
-                return BatchStop(
+                later = BatchStop(
                     f"{len(deferred)} message(s) not handed over ({detail}); run send again later"
                 )
+                on_stop(later)
+            self.store.release(claim, deferred)
+            return later
         return None

@@ -14,6 +14,7 @@ values are :mod:`pipeline.sending.recipients`.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import Protocol
 from pipeline.render import RenderedIssue
 from pipeline.render.message import Sender
 from pipeline.sending.batch import BatchLedger, BatchSender
+from pipeline.sending.plan import SendPlan, choose_plan, usable_cpus
 from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.senders import is_dead_sender, sender_identity
@@ -155,6 +157,11 @@ class CampaignRunner:
     processes (:mod:`pipeline.sending.processes`), each with ``concurrency`` lanes, so
     the work spreads over more than one core. ``before_fork`` must close what a
     child must not share (the database pool).
+
+    ``concurrency`` or ``processes`` None means auto: each run chooses them
+    (:func:`~pipeline.sending.plan.choose_plan`) from its transport, its
+    pending rows and ``cpus`` (the usable cores when None), and hands the
+    choice to ``on_plan`` before anything is sent.
     """
 
     def __init__(
@@ -168,9 +175,12 @@ class CampaignRunner:
         clock: Callable[[], datetime],
         lease: timedelta = DEFAULT_LEASE,
         identity: str | None = None,
-        concurrency: int = 1,
-        processes: int = 1,
+        concurrency: int | None = 1,
+        processes: int | None = 1,
         before_fork: Callable[[], None] = lambda: None,
+        smtp_max_connections: int = 3,
+        cpus: int | None = None,
+        on_plan: Callable[[SendPlan], None] | None = None,
     ) -> None:
         self._store = store
         self._transports = transports
@@ -180,9 +190,13 @@ class CampaignRunner:
         self._clock = clock
         self._lease = lease
         self._identity = identity or sender_identity()
-        self._concurrency = max(1, concurrency)
-        self._processes = max(1, processes)
+        self._concurrency = concurrency
+        self._processes = processes
         self._before_fork = before_fork
+        self._smtp_max_connections = smtp_max_connections
+        self._cpus = cpus
+        self._on_plan = on_plan
+        self.last_plan: SendPlan | None = None  # what the last run chose
         self._stop = threading.Event()
         self._open: list[Transport] = []
         self._helpers: HelperProcesses | None = None
@@ -225,11 +239,17 @@ class CampaignRunner:
         store.mark_running(campaign.id, self._clock())
         message = CampaignMessage(campaign=campaign.slug, issue=campaign.issue, sender=self._sender)
         state = _RunState()
-        helpers = HelperProcesses(self._processes - 1)
+        # This process's first lane's transport, built now because its kind
+        # decides the plan (building one opens nothing: lanes open their own).
+        first = self._transports()
+        plan = self._choose(first, campaign)
+        helpers = HelperProcesses(plan.processes - 1)
         self._helpers = helpers
-        helpers.start(self._before_fork, lambda: self._work_as_helper(campaign, message))
+        helpers.start(
+            self._before_fork, lambda: self._work_as_helper(campaign, message, plan.lanes)
+        )
         try:
-            self._work(campaign, message, progress, state)
+            self._work(campaign, message, progress, state, plan.lanes, first)
         except BaseException:
             helpers.stop()
             raise
@@ -250,12 +270,35 @@ class CampaignRunner:
             needs_owner=self._owner_reason,
         )
 
+    def _choose(self, transport: Transport, campaign: CampaignRecord) -> SendPlan:
+        """Lanes and processes for this run (settings first, auto for the rest); announced."""
+        cpus = self._cpus if self._cpus is not None else usable_cpus()
+        # Counting reads every row of the campaign: only when the answer matters.
+        pending = (
+            self._store.counts(campaign).pending if self._processes is None and cpus > 1 else 0
+        )
+        plan = choose_plan(
+            transport.kind,
+            pending,
+            concurrency=self._concurrency,
+            processes=self._processes,
+            cpus=cpus,
+            smtp_max_connections=self._smtp_max_connections,
+            can_fork=hasattr(os, "fork"),
+        )
+        self.last_plan = plan
+        if self._on_plan is not None:
+            self._on_plan(plan)
+        return plan
+
     def _work(
         self,
         campaign: CampaignRecord,
         message: CampaignMessage,
         progress: Callable[[CampaignCounts], None] | None,
         state: _RunState,
+        lanes: int,
+        first: Transport | None = None,
     ) -> None:
         """This process's lanes, until nothing is left to claim or a stop."""
         others = [
@@ -265,12 +308,12 @@ class CampaignRunner:
                 name=f"send-lane-{n}",
                 daemon=True,
             )
-            for n in range(1, self._concurrency)
+            for n in range(1, lanes)
         ]
         for thread in others:
             thread.start()
         try:
-            self._lane(campaign, message, progress, state)
+            self._lane(campaign, message, progress, state, first)
         except BaseException:
             # A second Ctrl-C or a crash in this lane: the other lanes stop too.
             self.request_stop()
@@ -281,7 +324,9 @@ class CampaignRunner:
         if state.error is not None:
             raise state.error
 
-    def _work_as_helper(self, campaign: CampaignRecord, message: CampaignMessage) -> int:
+    def _work_as_helper(
+        self, campaign: CampaignRecord, message: CampaignMessage, lanes: int
+    ) -> int:
         """A forked helper's whole life: its own identity, stop signals and lanes."""
         self._identity = sender_identity()  # claims must name this process, not the parent
         self._helpers = None
@@ -290,7 +335,7 @@ class CampaignRunner:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda _signum, _frame: self.request_stop())
         state = _RunState()
-        self._work(campaign, message, None, state)
+        self._work(campaign, message, None, state, lanes)
         return FINISHED if state.stopped is None else STOPPED
 
     def _lane_in_thread(
@@ -312,9 +357,11 @@ class CampaignRunner:
         message: CampaignMessage,
         progress: Callable[[CampaignCounts], None] | None,
         state: _RunState,
+        transport: Transport | None = None,
     ) -> None:
         store = self._store
-        transport = self._transports()
+        if transport is None:
+            transport = self._transports()
         # A per-message transport re-checks unsubscribes as it goes (the claim
         # checked them once, but an SMTP batch can take minutes).
         transport.watch_unsubscribes(store.still_wanted)
@@ -334,13 +381,17 @@ class CampaignRunner:
                 )
                 if not claim.rows:
                     return
+                if state.stopped is not None:
+                    # Another lane stopped the run (and gave these rows back) meanwhile.
+                    store.release(claim)
+                    return
                 after = claim.rows[-1].delivery_id
                 with state.lock:
                     state.batches += 1
-                end = self._batches.send(transport, message, claim, self._stop.is_set)
-                if end is not None:
-                    if end.needs_owner and self._owner_reason is None:
-                        self._owner_reason = end.reason
-                    state.stop(end.reason)
+                end = self._batches.send(
+                    transport, message, claim, self._stop.is_set, lambda e: state.stop(e.reason)
+                )
+                if end is not None and end.needs_owner and self._owner_reason is None:
+                    self._owner_reason = end.reason
                 if progress is not None and state.progress_due():
                     progress(store.counts(campaign))

@@ -10,15 +10,21 @@ a lease not renewed in time) and reports them as uncertain.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.newsletter import Newsletter
+from pipeline.sending.plan import SendPlan
 from pipeline.sending.runner import CampaignRunner
 
 log = logging.getLogger("pipeline.sending.worker")
+
+
+def _log_plan(slug: str, plan: SendPlan) -> None:
+    log.info("campaign %s: %s", slug, plan.describe())
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class Worker:
         for campaign in campaigns:
             if self._stop.is_set():
                 break
-            self._runner = self._newsletter.runner()
+            self._runner = self._newsletter.runner(functools.partial(_log_plan, campaign.slug))
             result = self._runner.run(campaign)
             batches += result.batches
             c = result.counts

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Integer, String, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.render import RenderedIssue
 from pipeline.store.db import refresh_statistics, rowcount
@@ -133,12 +134,18 @@ def count_audience(sessions: sessionmaker[Session]) -> int:
 
 
 def plan(
-    sessions: sessionmaker[Session], issue: RenderedIssue, transport: str, now: datetime
+    sessions: sessionmaker[Session],
+    issue: RenderedIssue,
+    transport: str,
+    now: datetime,
+    keep: ColumnElement[bool] | None = None,
 ) -> tuple[CampaignRecord, bool]:
     """Create the campaign and snapshot the audience in one transaction.
 
     Returns the campaign and whether this call created it. If another
     process planned the same article first, its campaign is returned.
+    ``keep`` narrows the audience (a series part skips people catching up:
+    :func:`pipeline.store.catch_up.live_keep`).
     """
     try:
         with sessions.begin() as session:
@@ -154,7 +161,7 @@ def plan(
             )
             session.add(campaign)
             session.flush()
-            _snapshot(session, campaign.id, fresh=True)
+            _snapshot(session, campaign.id, fresh=True, keep=keep)
             record = _record(campaign, issue)
     except IntegrityError:
         existing = get_campaign(sessions, issue.slug)
@@ -165,16 +172,24 @@ def plan(
     return record, True
 
 
-def add_new_subscribers(sessions: sessionmaker[Session], campaign_id: int) -> int:
-    """Add rows for active subscribers who joined since the snapshot."""
+def add_new_subscribers(
+    sessions: sessionmaker[Session], campaign_id: int, keep: ColumnElement[bool] | None = None
+) -> int:
+    """Add rows for active subscribers who joined since the snapshot (and pass ``keep``)."""
     with sessions.begin() as session:
-        added = _snapshot(session, campaign_id)
+        added = _snapshot(session, campaign_id, keep=keep)
     if added:
         refresh_statistics(sessions, "deliveries")
     return added
 
 
-def _snapshot(session: Session, campaign_id: int, *, fresh: bool = False) -> int:
+def _snapshot(
+    session: Session,
+    campaign_id: int,
+    *,
+    fresh: bool = False,
+    keep: ColumnElement[bool] | None = None,
+) -> int:
     # One INSERT ... SELECT: the audience never passes through Python.
     audience = select(
         literal(campaign_id, Integer),
@@ -182,6 +197,8 @@ def _snapshot(session: Session, campaign_id: int, *, fresh: bool = False) -> int
         literal(DeliveryStatus.PENDING.value, String),
         literal(0, Integer),
     ).where(Subscriber.status == SubscriberStatus.ACTIVE)
+    if keep is not None:
+        audience = audience.where(keep)
     if not fresh:
         # Adding to a campaign: only those not in it yet. (A campaign
         # created in this transaction has no rows to look up.)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.render import RenderedIssue
 from pipeline.store import campaigns, claims
@@ -64,18 +65,22 @@ class Ledger:
         return campaigns.count_audience(self._sessions)
 
     def plan(
-        self, issue: RenderedIssue, transport: str, now: datetime
+        self,
+        issue: RenderedIssue,
+        transport: str,
+        now: datetime,
+        keep: ColumnElement[bool] | None = None,
     ) -> tuple[CampaignRecord, bool]:
         """Store the issue as rendered and snapshot the audience, in one transaction.
 
         Returns the campaign (carrying ``issue`` itself) and whether this call
         created it; if another process planned the article first, its campaign.
         """
-        return campaigns.plan(self._sessions, issue, transport, now)
+        return campaigns.plan(self._sessions, issue, transport, now, keep)
 
-    def add_new_subscribers(self, campaign_id: int) -> int:
-        """Add rows for active subscribers who joined since the snapshot."""
-        return campaigns.add_new_subscribers(self._sessions, campaign_id)
+    def add_new_subscribers(self, campaign_id: int, keep: ColumnElement[bool] | None = None) -> int:
+        """Add rows for active subscribers who joined since the snapshot (and pass ``keep``)."""
+        return campaigns.add_new_subscribers(self._sessions, campaign_id, keep)
 
     def mark_running(self, campaign_id: int, now: datetime) -> None:
         """Record that sending began (first time only)."""

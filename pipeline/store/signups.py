@@ -24,6 +24,7 @@ from pipeline.store.confirmations import QueuedConfirmation
 from pipeline.store.erasure import unerase
 from pipeline.store.models import LEFT_STATUSES, Subscriber, SubscriberStatus
 from pipeline.store.subscribers import find
+from pipeline.store.welcome import enrol_ids
 from pipeline.subscribers.erasure import erasure_digest
 from pipeline.tokens import TokenClaims
 
@@ -141,8 +142,12 @@ def confirm_subscription(
     ip: str,
     *,
     secret_key: str,
+    welcome: int | None = None,
 ) -> ConfirmOutcome:
     """Activate the subscriber a verified ``confirm`` token names, recording the consent.
+
+    ``welcome`` (the welcome campaign's id): their welcome row is added in the
+    same transaction (once ever: a re-subscription after leaving adds none).
 
     Only the latest confirmation email's link works, and only once; a link
     issued before the person last unsubscribed never brings them back. If the
@@ -172,4 +177,6 @@ def confirm_subscription(
         subscriber.consent_ip = ip[:45]
         subscriber.confirm_sent_at = None
         unerase(session, erasure_digest(secret_key, subscriber.email))
+        if welcome is not None:
+            enrol_ids(session, welcome, [subscriber.id])
         return ConfirmOutcome.CONFIRMED

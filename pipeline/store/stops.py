@@ -2,9 +2,10 @@
 
 A run stops early for two kinds of reasons. Most pass by themselves (SendGrid
 answering 5xx until its retries ran out, a 429 budget used up, SMTP 4xx
-deferrals, the network gone): the scheduler tries the campaign again after 2
-minutes, then 4, 8, 16 and every 30 minutes until a run leaves nothing
-pending. Some need a person (the provider refused the API key or the sender
+deferrals, the network gone): the scheduler tries the campaign again after 1
+minute (its poll runs every few seconds, so well within 2 minutes), then 2, 4,
+8, 16 and every 30 minutes until a run leaves nothing pending. Some need a
+person (the provider refused the API key or the sender
 address): the campaign waits for its owner, who answers with ``send SLUG
 --yes`` or ``schedule resume``. Taking a due retry is one guarded UPDATE, like
 a one-off send, so a retry is started once even if two schedulers overlap.
@@ -23,14 +24,14 @@ from pipeline.store.db import rowcount
 from pipeline.store.models import Campaign, CampaignStop, WaitingFor
 
 #: The first retry after a stop; each further stop in a row doubles it.
-FIRST_RETRY = timedelta(minutes=2)
+FIRST_RETRY = timedelta(minutes=1)
 #: The longest wait between retries.
 MAX_RETRY = timedelta(minutes=30)
 
 
 def retry_delay(stops_in_a_row: int) -> timedelta:
-    """How long the ``n``-th stop in a row waits: 2, 4, 8, 16, then 30 minutes."""
-    doublings = min(max(stops_in_a_row, 1) - 1, 10)  # 2 min * 2**10 is far past the cap
+    """How long the ``n``-th stop in a row waits: 1, 2, 4, 8, 16, then 30 minutes."""
+    doublings = min(max(stops_in_a_row, 1) - 1, 10)  # 1 min * 2**10 is far past the cap
     return min(FIRST_RETRY * (1 << doublings), MAX_RETRY)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
@@ -101,3 +101,14 @@ def stamp_left_by_link(sessions: sessionmaker[Session], subscriber_id: int, when
             subscriber.confirm_sent_at = None
             # On the app's clock, which confirmation times are measured on too.
             subscriber.unsubscribed_at = when
+
+
+def count_by_status(sessions: sessionmaker[Session]) -> dict[SubscriberStatus, int]:
+    """How many subscribers are in each state (every state listed, zero included)."""
+    counts = dict.fromkeys(SubscriberStatus, 0)
+    with sessions() as session:
+        for status, n in session.execute(
+            select(Subscriber.status, func.count()).group_by(Subscriber.status)
+        ):
+            counts[SubscriberStatus(status)] = int(n)
+    return counts

@@ -18,6 +18,7 @@ from pipeline.errors import InvalidAddressError, NotFoundError
 from pipeline.store import subscribers as stored
 from pipeline.store.erasure import erase_rows, remember_erased, scrub_sqlite, secure_delete
 from pipeline.store.models import LEFT_STATUSES, Subscriber, SubscriberStatus, utcnow
+from pipeline.store.welcome import enrol_ids
 from pipeline.subscribers.erasure import erased_reason, erasure_digest
 from pipeline.subscribers.errors import SubscriberErasedError, SubscriberError, SubscriberLeftError
 from pipeline.subscribers.records import ForgetReport, SubscriberRecord, record_of
@@ -41,8 +42,12 @@ def add_subscriber(
     tags: Iterable[str] = (),
     source: str = "cli",
     secret_key: str | None = None,
+    welcome: int | None = None,
 ) -> SubscriberRecord:
     """Add an active subscriber, or update the names and tags of a current one.
+
+    ``welcome`` (the welcome campaign's id, see :mod:`pipeline.sending.welcome`):
+    a newly added subscriber gets its welcome row in the same transaction.
 
     A pending subscriber stays pending (they have not confirmed yet). An address
     that left raises :class:`SubscriberLeftError`: adding it back would mail
@@ -63,6 +68,7 @@ def add_subscriber(
                 if erased(session, [address], secret_key):
                     raise SubscriberErasedError(f"{address}: {erased_reason()}")
                 subscriber = stored.find(session, address)
+                created = subscriber is None
                 if subscriber is None:
                     subscriber = stored.add(
                         session,
@@ -81,6 +87,8 @@ def add_subscriber(
                 else:
                     merge_into(subscriber, Row(address, first, last, wanted_tags))
                 session.flush()
+                if created and welcome is not None:
+                    enrol_ids(session, welcome, [subscriber.id])
                 return record_of(subscriber)
         except IntegrityError:
             # Someone else inserted the address between our read and write.

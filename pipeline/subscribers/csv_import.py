@@ -25,6 +25,7 @@ from pipeline.errors import InvalidAddressError, Problem
 from pipeline.store import subscribers as stored
 from pipeline.store.db import refresh_statistics
 from pipeline.store.models import LEFT_STATUSES, SubscriberStatus, utcnow
+from pipeline.store.welcome import enrol_addresses
 from pipeline.subscribers.erasure import erased_reason
 from pipeline.subscribers.errors import CsvError
 from pipeline.subscribers.records import ImportReport
@@ -76,6 +77,7 @@ def import_csv(
     chunk_size: int = 1000,
     progress: Callable[[int], None] | None = None,
     secret_key: str | None = None,
+    welcome: int | None = None,
 ) -> ImportReport:
     """Import a subscriber CSV (see DESIGN.md, "Subscribers CSV").
 
@@ -92,7 +94,8 @@ def import_csv(
     :class:`Problem` entries (``path:line: reason``) and the rest import; so
     does every row of an address erased at the person's request (its digest
     under ``secret_key``; see :func:`~pipeline.subscribers.rules.erased` for a
-    call without the key).
+    call without the key). With ``welcome`` (the welcome campaign's id), each
+    address added active gets its welcome row in its chunk's transaction.
 
     The file is streamed and written ``chunk_size`` addresses per transaction,
     so an import stopped half-way keeps the chunks already written; running it
@@ -114,7 +117,9 @@ def import_csv(
     rows_read = 0
 
     def flush() -> None:
-        outcomes = _write_chunk(session_factory, list(pending.values()), source, secret_key)
+        outcomes = _write_chunk(
+            session_factory, list(pending.values()), source, secret_key, welcome
+        )
         for email, outcome in outcomes.items():
             if outcome == "erased":
                 problems.extend(Problem(path, line, erased_reason()) for line in lines[email])
@@ -299,7 +304,11 @@ def _parse_row(cells: list[str], header: _Header, delimiter: str) -> Row | str:
 
 
 def _write_chunk(
-    session_factory: sessionmaker[Session], rows: list[Row], source: str, secret_key: str | None
+    session_factory: sessionmaker[Session],
+    rows: list[Row],
+    source: str,
+    secret_key: str | None,
+    welcome: int | None = None,
 ) -> dict[str, Outcome]:
     """Insert or update one chunk in one transaction; the outcome per address."""
     for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -308,6 +317,10 @@ def _write_chunk(
                 gone = erased(session, [row.email for row in rows], secret_key)
                 kept = [row for row in rows if row.email not in gone]
                 outcomes = _apply_chunk(session, kept, source)
+                if welcome is not None:
+                    # Only rows this chunk added: a re-import welcomes nobody again.
+                    added = [email for email, outcome in outcomes.items() if outcome == "added"]
+                    enrol_addresses(session, welcome, added)
                 return {**outcomes, **dict.fromkeys(gone, "erased")}
         except IntegrityError:
             # A sign-up raced us to one of these addresses; read the chunk again.

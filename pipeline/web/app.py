@@ -6,6 +6,7 @@
 * :mod:`.subscribe`: ``/subscribe`` (double opt-in) and ``/confirm/{token}``
 * :mod:`.unsubscribe`: ``/unsubscribe/{token}`` (RFC 8058 one-click) and its undo
 * :mod:`.webhooks`: ``/webhooks/sendgrid`` (signed Event Webhook)
+* :mod:`.admin`: ``/admin``, the dashboard for owners and writers (behind a login)
 
 Every response carries the security headers; errors are friendly pages that
 show no internals. No page loads a script, a font or a tracker from anywhere.
@@ -24,9 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.newsletter import Newsletter
 from pipeline.tokens import TokenSigner
+from pipeline.web.admin import install_admin
 from pipeline.web.archive import archive_routes
 from pipeline.web.confirm_sender import ConfirmationSender
 from pipeline.web.context import WebContext
+from pipeline.web.hold import hold_routes
 from pipeline.web.pages import Pages
 from pipeline.web.security import (
     CsrfGuard,
@@ -90,8 +93,10 @@ def create_app(newsletter: Newsletter) -> FastAPI:
         subscribe_routes(ctx),
         unsubscribe_routes(ctx),
         webhook_routes(ctx),
+        hold_routes(ctx),
     ):
         app.include_router(router)
+    install_admin(app, ctx)  # /admin: the dashboard, behind a login
     _error_pages(app, ctx)
     return app
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pipeline import links
+from pipeline.content.reserved import WELCOME_SLUG
 from pipeline.content.series import SeriesNav, series_nav
 from pipeline.errors import PipelineError
 from pipeline.render import Personalizer
@@ -81,6 +82,7 @@ def archive_routes(ctx: WebContext) -> APIRouter:
                 url=links.archive_url(settings.web.base_url, c.slug),
             )
             for c in newsletter.ledger.campaigns()
+            if c.slug != WELCOME_SLUG  # a personal greeting, not an issue
         ]
 
     def public_html(campaign: CampaignRecord) -> str:
@@ -122,7 +124,7 @@ def archive_routes(ctx: WebContext) -> APIRouter:
 
     @router.get("/archive/{slug}")
     def archive_issue(request: Request, slug: str) -> HTMLResponse:
-        campaign = newsletter.ledger.get_campaign(slug)
+        campaign = None if slug == WELCOME_SLUG else newsletter.ledger.get_campaign(slug)
         if campaign is not None:
             top, bottom = issue_frame(pages, campaign.issue.subject, nav_for(slug))
             return HTMLResponse(splice(public_html(campaign), top, bottom))

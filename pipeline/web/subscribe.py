@@ -19,7 +19,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from pipeline.errors import InvalidAddressError, TokenError
+from pipeline.errors import InvalidAddressError, PipelineError, TokenError
+from pipeline.sending.welcome import prepare_welcome
 from pipeline.store import confirmations
 from pipeline.store.signups import ConfirmOutcome, confirm_subscription
 from pipeline.subscribers import normalize_email
@@ -148,6 +149,14 @@ def subscribe_routes(ctx: WebContext) -> APIRouter:
             )
         return start_confirmation(ctx, request, address, clean_first_name(first_name), source="web")
 
+    def welcome_id() -> int | None:
+        # A broken welcome template must not stop anyone confirming: they are
+        # then simply not welcomed (the scheduler logs the template error).
+        try:
+            return prepare_welcome(ctx.newsletter)
+        except PipelineError:
+            return None
+
     def verify(token: str) -> TokenClaims | None:
         try:
             return ctx.signer.verify("confirm", token, max_age=max_age)
@@ -176,6 +185,8 @@ def subscribe_routes(ctx: WebContext) -> APIRouter:
             ctx.clock(),
             client_ip(request),
             secret_key=ctx.settings.secret_key.get_secret_value(),
+            # Enrolled here, sent by the scheduler's welcome pass (never from a request).
+            welcome=welcome_id(),
         )
         if outcome is ConfirmOutcome.STALE:
             return bad_confirm_link(request)

@@ -402,6 +402,7 @@ class SendGridServer:
         hang_timeout: float = 10.0,
         validate: bool = True,
         keep_bodies: bool = True,
+        latency: float = 0.0,
     ) -> None:
         _validator()  # fail now, clearly, if the schema is missing
         self.api_key = api_key
@@ -412,6 +413,8 @@ class SendGridServer:
         self.validate = validate
         #: A hung request is closed after this long even if never released.
         self.hang_timeout = hang_timeout
+        #: Seconds every normal answer waits (benchmarks: a real API's round trip).
+        self.latency = latency
         self._lock = threading.Condition()
         self._state = _State()
         self._httpd: _HTTPServer | None = None
@@ -586,6 +589,12 @@ class SendGridServer:
         if isinstance(behaviour, Hang | Drop):
             kind = "hang" if isinstance(behaviour, Hang) else "drop"
             taken = behaviour.accept and accepted
+            # Registered before the request is recorded: a test that saw it
+            # (wait_for_requests) and then calls release() must reach it.
+            released = threading.Event()
+            if isinstance(behaviour, Hang):
+                with self._lock:
+                    self._state.hung.append(released)
             self._record(
                 **common,
                 accepted=taken,
@@ -595,9 +604,6 @@ class SendGridServer:
                 message_id=message_id if taken else None,
             )
             if isinstance(behaviour, Hang):
-                released = threading.Event()
-                with self._lock:
-                    self._state.hung.append(released)
                 released.wait(self.hang_timeout)
                 if behaviour.answer_on_release and released.is_set():
                     answer = (("X-Message-Id", message_id or ""),) if taken else ()
@@ -613,6 +619,8 @@ class SendGridServer:
             errors=tuple(errors),
             message_id=message_id,
         )
+        if self.latency:
+            time.sleep(self.latency)  # the provider's round trip, not a wait for an event
         if accepted:
             headers: tuple[tuple[str, str], ...] = (("X-Message-Id", message_id or ""),)
             handler.answer(status, b"", headers)

@@ -159,7 +159,7 @@ def test_the_scheduler_alone_retries_a_campaign_sendgrid_5xx_stopped(
         stop = _stop(clinic)
         assert stop is not None and stop.waiting_for is WaitingFor.RETRY
         assert stop.retry_at is not None
-        assert stop.retry_at - stop.stopped_at == 2 * MINUTE
+        assert stop.retry_at - stop.stopped_at == 1 * MINUTE
         assert "500" in stop.reason
         assert len(sendgrid_server.requests) == 1
         # A restart keeps the backoff: the new leader does not resume it at once.
@@ -184,7 +184,7 @@ def test_the_scheduler_alone_retries_a_campaign_sendgrid_5xx_stopped(
     assert "retry 1 after: " in messages(caplog)
 
 
-# -- (b) still failing: the retries back off, 2, 4, 8, 16, then every 30 minutes -----------
+# -- (b) still failing: the retries back off, 1, 2, 4, 8, 16, then every 30 minutes -----------
 
 
 def test_retries_back_off_and_never_come_sooner(
@@ -212,7 +212,7 @@ def test_retries_back_off_and_never_come_sooner(
         found = _stop(clinic)
         assert found is not None
         stop = found
-    assert [w // MINUTE for w in waits] == [2, 4, 8, 16, 30, 30, 30]
+    assert [w // MINUTE for w in waits] == [1, 2, 4, 8, 16, 30, 30]
     # SendGrid recovers: the next due retry finishes the campaign, each person once.
     sendgrid_server.always(None)
     assert stop.retry_at is not None
@@ -238,11 +238,11 @@ def test_a_retry_never_starts_a_second_run_of_a_campaign_this_process_is_sending
     assert len(sendgrid_server.requests) == 1
     assert "already being sent in this process; not started twice" in messages(caplog)
     later = _stop(clinic)
-    assert later is not None and later.retry_at == report.stop.retry_at + 4 * MINUTE
+    assert later is not None and later.retry_at == report.stop.retry_at + 2 * MINUTE
 
 
 def test_the_backoff_schedule() -> None:
-    assert [retry_delay(n) // MINUTE for n in range(1, 9)] == [2, 4, 8, 16, 30, 30, 30, 30]
+    assert [retry_delay(n) // MINUTE for n in range(1, 9)] == [1, 2, 4, 8, 16, 30, 30, 30]
     assert retry_delay(1000) == 30 * MINUTE
 
 
@@ -347,7 +347,7 @@ def test_smtp_4xx_deferrals_are_retried_by_the_scheduler(
         newsletter.close()
         assert report.counts.pending == 1
         assert report.stop is not None and report.stop.waiting_for is WaitingFor.RETRY
-        assert report.stop.retry_at == T0 + 2 * MINUTE
+        assert report.stop.retry_at == T0 + 1 * MINUTE
         assert retry_stopped(str(config), now=T0 + 2 * MINUTE) == [SAMPLE_SLUG]
         assert sorted(server.recipients) == sorted(_audience(config))
         assert server.handler.rcpt_attempts(greylisted) == 2

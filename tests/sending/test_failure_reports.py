@@ -65,8 +65,9 @@ def test_a_refused_batch_is_shown_grouped_and_retry_failed_sends_it_once(
     sendgrid_server: SendGridServer, tmp_path: Path, database_url: str
 ) -> None:
     config = copy_sample_folder(tmp_path / "clinic")
+    # One lane: the script refuses the second request, as a single lane sends them.
     text = config.read_text(encoding="utf-8").replace(
-        'transport = "outbox"', 'transport = "sendgrid"'
+        'transport = "outbox"', 'transport = "sendgrid"\nconcurrency = 1'
     )
     config.write_text(text + "\n[sendgrid]\ntimeout = 20\nmax_retries = 1\n", encoding="utf-8")
     emails = [f"reader{i:04d}@example.com" for i in range(1200)]

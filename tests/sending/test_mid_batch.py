@@ -38,7 +38,8 @@ AUDIENCE = 60
 def _smtp_newsletter(tmp_path: Path, port: int, database_url: str) -> tuple[Newsletter, list[str]]:
     config = copy_sample_folder(tmp_path / "clinic")
     text = config.read_text(encoding="utf-8")
-    text = text.replace('transport = "outbox"', 'transport = "smtp"')
+    # One lane (one connection): the tests follow a single batch through the server.
+    text = text.replace('transport = "outbox"', 'transport = "smtp"\nconcurrency = 1')
     text = text.replace('host = "smtp.example.com"', 'host = "127.0.0.1"')
     text = text.replace("port = 587", f"port = {port}")
     text = text.replace('security = "starttls"', 'security = "none"')
@@ -132,7 +133,10 @@ def test_sigterm_during_a_429_wait_exits_quickly_with_the_batch_pending(
         signalled = time.monotonic()
         assert sender.stderr is not None
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            # What the run chose comes first, once, before the first request.
+            plan = pool.submit(sender.stderr.readline).result(timeout=10)
             line = pool.submit(sender.stderr.readline).result(timeout=10)
+        assert plan.strip() == "sending with 1 lane in 1 process"
         assert "stopping" in line
         _out, err = sender.communicate(timeout=10)
         took = time.monotonic() - signalled

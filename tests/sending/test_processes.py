@@ -37,7 +37,10 @@ def server_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[SendGridServer]:
 def _clinic(tmp_path: Path, server: SendGridServer, database_url: str) -> tuple[Newsletter, Path]:
     config = copy_sample_folder(tmp_path / "clinic")
     text = config.read_text(encoding="utf-8")
-    text = text.replace('transport = "outbox"', 'transport = "sendgrid"\nprocesses = 2')
+    # One lane each: every process holds exactly one batch while the server hangs.
+    text = text.replace(
+        'transport = "outbox"', 'transport = "sendgrid"\nprocesses = 2\nconcurrency = 1'
+    )
     text = text.replace("batch_size = 1000", f"batch_size = {BATCH}")
     config.write_text(text + "\n[sendgrid]\ntimeout = 60\n", encoding="utf-8")
     newsletter = Newsletter(load_settings(config, environ=_environ(server, database_url)))

@@ -43,6 +43,7 @@ from typing import ClassVar, Self
 from pipeline.errors import TransportError
 from pipeline.render import Personalizer, RenderedIssue
 from pipeline.render.message import OutgoingEmail, Sender, new_message_id
+from pipeline.sending.plan import TransportKind
 
 
 class Outcome(StrEnum):
@@ -160,6 +161,9 @@ class Transport(ABC):
 
     #: The name settings use to choose this transport.
     name: ClassVar[str]
+    #: How auto settings give it lanes (:mod:`pipeline.sending.plan`): "api" waits
+    #: on the network, "smtp" holds a connection per lane, "local" works on the CPU.
+    kind: ClassVar[TransportKind] = "local"
     #: An injected wait (tests); None: wait on the stop event.
     _sleep: Sleep | None = None
 

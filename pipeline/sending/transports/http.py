@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Final
 from pydantic import SecretStr
 
 from pipeline.render.message import unsafe_address
+from pipeline.sending.plan import TransportKind
 from pipeline.sending.transports.base import (
     CampaignMessage,
     DeliveryResult,
@@ -85,6 +86,7 @@ __all__ = [
 class HttpTransport(Transport):
     """A batch transport over an HTTP API; subclasses fill in the provider's parts."""
 
+    kind: ClassVar[TransportKind] = "api"
     #: The provider's name as every error and log line says it ("SendGrid").
     label: ClassVar[str]
     #: The provider's HTTP status -> verdict; unlisted codes go by class (:func:`verdict_for`).

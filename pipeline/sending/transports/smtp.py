@@ -36,12 +36,13 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from pydantic import SecretStr
 
 from pipeline.errors import ConfigError, UnsafeHeaderError
 from pipeline.render.message import OutgoingEmail, build_message
+from pipeline.sending.plan import TransportKind
 from pipeline.sending.transports.base import (
     CampaignMessage,
     DeliveryResult,
@@ -86,6 +87,7 @@ class SmtpTransport(PerMessageTransport):
     """Hand each recipient's MIME message to an SMTP server with ``sendmail``."""
 
     name = "smtp"
+    kind: ClassVar[TransportKind] = "smtp"
 
     def __init__(
         self,

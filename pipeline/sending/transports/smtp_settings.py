@@ -22,3 +22,6 @@ class SmtpSettings(BaseModel):
     username: str | None = None
     timeout: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=20)
+    #: Connections a send opens at once, over all its lanes and processes when
+    #: ``[sending]`` leaves them on auto: mail servers limit connections per client.
+    max_connections: int = Field(default=3, ge=1, le=100)

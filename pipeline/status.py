@@ -1,0 +1,31 @@
+"""A campaign's status as ``status --json`` shows it: one function, so the owner's
+receipt and the command can never disagree.
+
+The ledger's counts and the failure reasons (:mod:`pipeline.store.reports`),
+the provider's webhook counts beside them, and the campaign's stop if it has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.events import event_counts
+from pipeline.newsletter import Newsletter
+from pipeline.store.reports import CampaignReport
+from pipeline.store.stops import StopRecord, StopStore
+
+
+def campaign_status(
+    newsletter: Newsletter,
+    report: CampaignReport,
+    stops: dict[str, StopRecord] | None = None,
+) -> dict[str, Any]:
+    """One campaign's ``status --json`` object."""
+    if stops is None:
+        stops = {stop.slug: stop for stop in StopStore(newsletter.sessions).all().values()}
+    counts = report.counts
+    campaign = newsletter.ledger.get_campaign(counts.slug)
+    extra = event_counts(newsletter.sessions, campaign.id) if campaign else {}
+    stop = stops.get(counts.slug)
+    zone = newsletter.settings.schedule.tz
+    return {**report.as_dict(), **extra, "stopped": stop.as_dict(zone) if stop else None}

@@ -1,0 +1,291 @@
+"""The catch-up track's SQL: which parts late joiners get today, and who a live part skips.
+
+Design (README, "Catch-up track"). A catch-up send is an ordinary ledger row
+of the article's own campaign, with ``catch_up_at`` set to the send slot it
+was planned for. So:
+
+* ``uq_deliveries_campaign_subscriber`` (one campaign per article) is the
+  database's "each article reaches each person at most once, ever": a live
+  snapshot, ``--include-new``, a catch-up send and a resend (which only moves
+  an existing row back to ``pending``) all land on that one key.
+* The runner sends catch-up rows exactly as live ones: claimed (``sending``)
+  before anything is handed over, ``uncertain`` after a crash, never resent
+  blind, ``suppressed`` if the person left meanwhile.
+* Rows are inserted only on the day they are due, so a live run never meets a
+  row "not yet due": every pending row of a campaign may go now.
+
+Where a person stands in a series is read from the ledger alone, never from
+sign-up dates: the parts sent so far (campaigns, in part order) and which of
+them the person has a row for, in any state. A person on no part's snapshot
+(they joined, or came back, after it was planned) is behind; one who has
+every part is caught up, and people who joined before part 1 are always that.
+
+Each series and part is one ``INSERT ... SELECT`` over the subscribers (no
+per-person loop in Python); all of them run in one transaction, in order, so
+a person given a part by an earlier statement already has "an email today"
+and no later statement (another series) picks them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from pipeline.content.reserved import WELCOME_SLUG
+from pipeline.store.db import refresh_statistics, rowcount
+from pipeline.store.models import (
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+)
+
+#: A catch-up row counts as "too recent" for the spacing only when later than
+#: ``slot - every`` by this much: a clock change moves yesterday's slot by an
+#: hour in UTC, and that must not push a "2d" send to the third day.
+_SLACK = timedelta(hours=2)
+#: Any constant: the PostgreSQL advisory lock that lets one pass plan at a time.
+_PG_PASS_LOCK = 7_414_021
+
+
+@dataclass(frozen=True)
+class Day:
+    """One local day in the clinic's timezone, as UTC bounds, and its send slot."""
+
+    start: datetime
+    end: datetime
+    slot: datetime
+
+
+@dataclass(frozen=True)
+class SeriesTrack:
+    """A series as the pass sees it: its sent parts' campaigns, in part order, and settings."""
+
+    series: str
+    campaign_ids: tuple[int, ...]
+    every: timedelta
+    limit: int
+
+
+@dataclass(frozen=True)
+class CatchUpRow:
+    """A catch-up send planned by a pass: which campaign (part), to whom."""
+
+    campaign_id: int
+    subscriber_id: int
+    email: str
+
+
+def _has_row(campaign_ids: Sequence[int]) -> ColumnElement[bool]:
+    """The subscriber (of the outer query) has a row, in any state, in one of these."""
+    row = Delivery
+    return exists().where(row.subscriber_id == Subscriber.id, row.campaign_id.in_(campaign_ids))
+
+
+def _emailed_on(day: Day) -> ColumnElement[bool]:
+    """The subscriber has a newsletter email on ``day``: sent, planned live, or caught up.
+
+    The welcome email is not a newsletter issue: someone who joins before the
+    send time gets it at once and their first part at the send time.
+    """
+    row = Delivery
+    planned_live_today = select(Campaign.id).where(
+        Campaign.created_at >= day.start, Campaign.created_at < day.end
+    )
+    welcome = select(Campaign.id).where(Campaign.slug == WELCOME_SLUG).scalar_subquery()
+    return exists().where(
+        row.subscriber_id == Subscriber.id,
+        row.campaign_id != func.coalesce(welcome, -1),
+        or_(
+            and_(row.catch_up_at >= day.start, row.catch_up_at < day.end),
+            and_(row.sent_at >= day.start, row.sent_at < day.end),
+            and_(row.catch_up_at.is_(None), row.campaign_id.in_(planned_live_today)),
+        ),
+    )
+
+
+def live_keep(previous_campaign_id: int | None, day: Day) -> ColumnElement[bool]:
+    """Who a live part of a catch-up series reaches (the snapshot's extra condition).
+
+    Skipped: anyone behind (no row for the previous part sent: they get this
+    part on their own track, in order), and anyone who had a catch-up email
+    today (one email a day; this part reaches them on their track later).
+    """
+    row = Delivery
+    caught_up_today = exists().where(
+        row.subscriber_id == Subscriber.id,
+        row.catch_up_at >= day.start,
+        row.catch_up_at < day.end,
+    )
+    if previous_campaign_id is None:
+        return ~caught_up_today
+    return and_(_has_row([previous_campaign_id]), ~caught_up_today)
+
+
+def _due_for_part(track: SeriesTrack, index: int, day: Day) -> ColumnElement[bool]:
+    """Whether part ``index`` (0-based among the sent parts) is this subscriber's next today.
+
+    With ``h`` the last part they hold and ``c`` their catch-up sends of the
+    series so far, the next part is ``max(h + 1, n - budget + 1)`` where
+    ``budget = max(limit - c, 1)``: oldest first, and never more than
+    ``limit`` parts in all (the most recent ones: an early part is skipped
+    when the rest would not fit). Never a part before one they already hold.
+    """
+    ids = list(track.campaign_ids)
+    row = Delivery
+    caught_so_far = (
+        select(func.count())
+        .where(
+            row.subscriber_id == Subscriber.id,
+            row.campaign_id.in_(ids),
+            row.catch_up_at.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    budget = case((track.limit - caught_so_far > 1, track.limit - caught_so_far), else_=1)
+    remaining = len(ids) - index  # this part and the ones after it
+    too_recent = exists().where(
+        row.subscriber_id == Subscriber.id,
+        row.campaign_id.in_(ids),
+        row.catch_up_at > day.slot - track.every + _SLACK,
+    )
+    conditions = [
+        Subscriber.status == SubscriberStatus.ACTIVE,
+        ~_has_row(ids[index:]),  # nothing from this part on: never out of order
+        ~too_recent,
+        ~_emailed_on(day),
+    ]
+    if index == 0:
+        conditions.append(budget >= remaining)
+    else:
+        holds_previous = _has_row([ids[index - 1]])
+        conditions.append(
+            or_(
+                and_(holds_previous, budget >= remaining),
+                and_(~holds_previous, budget == remaining),
+            )
+        )
+    return and_(*conditions)
+
+
+def plan_pass(
+    sessions: sessionmaker[Session],
+    tracks: Sequence[SeriesTrack],
+    day: Day,
+    *,
+    dry_run: bool = False,
+) -> list[CatchUpRow]:
+    """Insert today's catch-up rows (pending, ``catch_up_at = day.slot``); return them.
+
+    One ``INSERT ... SELECT`` per series and part, in one transaction, under
+    a lock (PostgreSQL: an advisory lock; SQLite: its single writer), so two
+    passes at once cannot give a person two emails in a day. ``dry_run``
+    plans the same rows and rolls them back: exactly what a real pass would do.
+    A second pass on the same day finds everyone already emailed: nothing.
+    """
+    with sessions() as session:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PASS_LOCK})")
+        before = int(session.scalar(select(func.coalesce(func.max(Delivery.id), 0))) or 0)
+        inserted = 0
+        for track in tracks:
+            for index, campaign_id in enumerate(track.campaign_ids):
+                audience = (
+                    select(
+                        literal(campaign_id, Integer),
+                        Subscriber.id,
+                        literal(DeliveryStatus.PENDING.value, String),
+                        literal(0, Integer),
+                        literal(day.slot, Delivery.catch_up_at.type),
+                    )
+                    .where(_due_for_part(track, index, day))
+                    .order_by(Subscriber.id)
+                )
+                result = connection.execute(
+                    insert(Delivery).from_select(
+                        ["campaign_id", "subscriber_id", "status", "attempts", "catch_up_at"],
+                        audience,
+                    ),
+                    execution_options={"preserve_rowcount": True},
+                )
+                inserted += rowcount(result)
+        planned = [
+            CatchUpRow(campaign_id=c, subscriber_id=s, email=e)
+            for c, s, e in connection.execute(
+                select(Delivery.campaign_id, Subscriber.id, Subscriber.email)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.id > before, Delivery.catch_up_at == day.slot)
+                .order_by(Delivery.campaign_id, Delivery.id)
+            )
+        ]
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    if inserted and not dry_run:
+        refresh_statistics(sessions, "deliveries")
+    return planned
+
+
+@dataclass(frozen=True)
+class CatchUpCount:
+    """Catch-up rows of one campaign: how many, and how many sent."""
+
+    campaign_id: int
+    planned: int
+    sent: int
+
+
+def catch_up_counts(sessions: sessionmaker[Session]) -> dict[int, CatchUpCount]:
+    """Per campaign (article), its catch-up rows: for ``status`` beside the live counts."""
+    sent = func.sum(case((Delivery.status == DeliveryStatus.SENT, 1), else_=0))
+    with sessions() as session:
+        rows = session.execute(
+            select(Delivery.campaign_id, func.count(), sent)
+            .where(Delivery.catch_up_at.is_not(None))
+            .group_by(Delivery.campaign_id)
+        )
+        return {
+            c: CatchUpCount(campaign_id=c, planned=int(n), sent=int(s or 0)) for c, n, s in rows
+        }
+
+
+def campaign_ids_by_slug(sessions: sessionmaker[Session]) -> dict[str, int]:
+    """Every campaign's id by its article's slug (which parts of a series went out)."""
+    with sessions() as session:
+        return {slug: cid for slug, cid in session.execute(select(Campaign.slug, Campaign.id))}
+
+
+def campaigns_due(sessions: sessionmaker[Session], slot: datetime) -> list[int]:
+    """Campaigns with catch-up rows for ``slot`` still open (pending, or in flight), oldest first.
+
+    In flight too: a pass that crashed mid-batch left them so, and the run
+    that follows marks them ``uncertain`` (never resent blind).
+    """
+    open_states = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    with sessions() as session:
+        rows = session.scalars(
+            select(Delivery.campaign_id)
+            .where(Delivery.catch_up_at == slot, Delivery.status.in_(open_states))
+            .distinct()
+            .order_by(Delivery.campaign_id)
+        )
+        return list(rows)
