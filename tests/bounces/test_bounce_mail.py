@@ -21,6 +21,16 @@ import pytest
 from tests.helpers import ROOT, SAMPLE_SLUG, copy_sample_folder
 
 FIXTURES = ROOT / "tests" / "data" / "bounces"
+
+
+def _copy_maildir(target: Path) -> Path:
+    """The fixture Maildir; git keeps no empty folders, so cur/ and tmp/ are made here."""
+    shutil.copytree(FIXTURES, target)
+    for folder in ("cur", "tmp"):
+        (target / folder).mkdir(exist_ok=True)
+    return target
+
+
 PERMANENT = ["gone.exchange@contoso.example", "gone.exim@example.org", "gone.postfix@example.net"]
 #: Subscribers too, but only delayed or away: never bounced.
 NOT_GONE = ["slow.server@example.com", "away@example.com", "reader@example.com"]
@@ -52,7 +62,7 @@ def test_a_maildir_of_real_formats_bounces_exactly_the_permanent_failures(
 ) -> None:
     config = copy_sample_folder(tmp_path / "clinic")
     maildir = tmp_path / "clinic" / "bounce-mail"
-    shutil.copytree(FIXTURES, maildir)
+    _copy_maildir(maildir)
     with config.open("a", encoding="utf-8") as handle:
         handle.write('\n[bounces]\nmaildir = "bounce-mail"\n')
     csv = tmp_path / "audience.csv"
@@ -102,7 +112,7 @@ def test_the_scheduler_job_reads_the_maildir(
     from pipeline.bounces.job import read_bounce_mail
 
     config = copy_sample_folder(tmp_path / "clinic")
-    shutil.copytree(FIXTURES, tmp_path / "clinic" / "bounce-mail")
+    _copy_maildir(tmp_path / "clinic" / "bounce-mail")
     with config.open("a", encoding="utf-8") as handle:
         handle.write('\n[bounces]\nmaildir = "bounce-mail"\n')
     csv = tmp_path / "audience.csv"
