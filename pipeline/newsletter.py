@@ -176,10 +176,24 @@ class Newsletter:
         """Where the web archive shows an issue."""
         return links.archive_url(self.settings.web.base_url, slug)
 
-    def render(self, slug: str) -> RenderedIssue:
-        """Render an article as it would be sent now (placeholders left in)."""
-        article = self.article(slug)
-        articles = self.articles().articles
+    def render(self, slug: str, *, catch_up_next: datetime | None = None) -> RenderedIssue:
+        """Render an article as it would be sent now (placeholders left in).
+
+        ``catch_up_next``: as a catch-up reader gets it, whose next part (gone
+        out live already) reaches them on their own track at that time.
+        """
+        article, articles = self.article(slug), self.articles().articles
+        return self.render_article(article, articles, catch_up_next=catch_up_next)
+
+    def render_article(
+        self,
+        article: Article,
+        articles: tuple[Article, ...],
+        *,
+        catch_up_next: datetime | None = None,
+    ) -> RenderedIssue:
+        """Render ``article`` among ``articles`` (also the dashboard's unsaved edit)."""
+        slug = article.slug
         sent = self.ledger.sent_slugs() | {slug}
         nav = series_nav(
             article,
@@ -188,6 +202,8 @@ class Newsletter:
             base_url=self.settings.web.base_url,
             planned=self.planned(articles, sent),
         )
+        if catch_up_next is not None and nav is not None:
+            nav = nav.for_catch_up(catch_up_next)
         return render_issue(article, nav, self.settings, archive_url=self.archive_url(slug))
 
     def sender(self) -> Sender:

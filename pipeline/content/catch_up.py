@@ -18,7 +18,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from pipeline.config import ScheduleSettings, SeriesSettings, Settings
 from pipeline.content.articles import Article
 from pipeline.content.series import part_order
-from pipeline.store.catch_up import Day, SeriesTrack, campaign_ids_by_slug, live_keep
+from pipeline.store.catch_up import (
+    SLACK,
+    Day,
+    SeriesTrack,
+    campaign_ids_by_slug,
+    live_keep,
+)
 
 _FIRST_NUMBER = re.compile(r"\d+")
 
@@ -52,6 +58,23 @@ def _day(local: date, schedule: ScheduleSettings) -> Day:
     end = datetime.combine(local + timedelta(days=1), time(), tzinfo=tz)
     slot = datetime.combine(local, send_time(schedule), tzinfo=tz)
     return Day(start=start, end=end, slot=slot)
+
+
+def next_catch_up_day(slot: datetime, every: timedelta, schedule: ScheduleSettings) -> Day:
+    """The first day a catch-up send at ``slot`` lets the same person's next part go.
+
+    The pass skips anyone with a catch-up send of the series later than
+    ``slot - every`` (less a two-hour slack for clock changes), so with the
+    default "2d" a part on Tuesday is followed on Thursday. A day taken by
+    another newsletter email can still push it one day on: this is the
+    planned date the reader and the owner are shown.
+    """
+    earliest = slot + every - SLACK
+    local = earliest.astimezone(schedule.tz).date()
+    day = _day(local, schedule)
+    if day.slot < earliest:
+        day = _day(local + timedelta(days=1), schedule)
+    return day
 
 
 def settings_for(series: str, configured: Mapping[str, SeriesSettings]) -> SeriesSettings:

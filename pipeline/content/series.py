@@ -48,6 +48,9 @@ class SeriesLink:
 
     ``sent`` is the "coming next" state: a neighbour not sent yet is announced as
     coming (with its planned date when known) rather than as a plain Next.
+    ``in_inbox_at`` is the reader's side of a catch-up email: the next part
+    went out long ago, and reaches this reader on their own track that day
+    (a template that does not know it shows a plain Next, since it is sent).
     """
 
     slug: str
@@ -55,6 +58,7 @@ class SeriesLink:
     url: str
     sent: bool
     planned_at: datetime | None = None
+    in_inbox_at: datetime | None = None
 
     @property
     def planned(self) -> str | None:
@@ -62,6 +66,11 @@ class SeriesLink:
         if self.sent or self.planned_at is None:
             return None
         return short_date(self.planned_at)
+
+    @property
+    def in_inbox(self) -> str | None:
+        """``Thu 3 Dec``: when this part reaches a catching-up reader; None otherwise."""
+        return short_date(self.in_inbox_at) if self.in_inbox_at is not None else None
 
 
 @dataclass(frozen=True)
@@ -90,15 +99,29 @@ class SeriesNav:
 
         return dataclasses.replace(self, previous=link(self.previous), next=link(self.next))
 
+    def for_catch_up(self, next_at: datetime) -> SeriesNav:
+        """The navigation as a catch-up reader sees it: a next part that went out
+        already reaches them at ``next_at`` (one not sent yet stays "Coming next")."""
+        if self.next is None or not self.next.sent:
+            return self
+        return dataclasses.replace(self, next=dataclasses.replace(self.next, in_inbox_at=next_at))
+
     def in_timezone(self, tz: tzinfo) -> SeriesNav:
         """The same navigation with planned dates in ``tz`` (the clinic's), for display."""
 
+        def local(moment: datetime | None) -> datetime | None:
+            if moment is None or moment.tzinfo is None:
+                return moment  # naive: already local, as written
+            return moment.astimezone(tz)
+
         def link(neighbour: SeriesLink | None) -> SeriesLink | None:
-            if neighbour is None or neighbour.planned_at is None:
-                return neighbour
-            if neighbour.planned_at.tzinfo is None:
-                return neighbour  # naive: already local, as written
-            return dataclasses.replace(neighbour, planned_at=neighbour.planned_at.astimezone(tz))
+            if neighbour is None:
+                return None
+            return dataclasses.replace(
+                neighbour,
+                planned_at=local(neighbour.planned_at),
+                in_inbox_at=local(neighbour.in_inbox_at),
+            )
 
         return dataclasses.replace(self, previous=link(self.previous), next=link(self.next))
 

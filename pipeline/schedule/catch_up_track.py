@@ -13,13 +13,21 @@ day) and :mod:`pipeline.store.catch_up` (who gets which part, as SQL).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.content.articles import Article
-from pipeline.content.catch_up import day_of, series_tracks
+from pipeline.content.catch_up import day_of, next_catch_up_day, series_tracks
 from pipeline.newsletter import Newsletter
-from pipeline.store.catch_up import CatchUpRow, campaign_ids_by_slug, campaigns_due, plan_pass
+from pipeline.render import RenderedIssue
+from pipeline.store.catch_up import (
+    CatchUpRow,
+    Day,
+    SeriesTrack,
+    campaign_ids_by_slug,
+    campaigns_due,
+    plan_pass,
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,13 @@ def run_pass(
     articles = newsletter.articles().articles
     ids = campaign_ids_by_slug(newsletter.sessions)
     tracks = series_tracks(articles, ids, settings.series)
-    rows = plan_pass(newsletter.sessions, tracks, day, dry_run=dry_run)
+    rows = plan_pass(
+        newsletter.sessions,
+        tracks,
+        day,
+        dry_run=dry_run,
+        issues=lambda campaign_ids: _catch_up_issues(newsletter, tracks, ids, day, campaign_ids),
+    )
     parts = _by_part(rows, _series_parts(articles, ids))
     slot = day.slot.astimezone(settings.schedule.tz).isoformat()
     if dry_run:
@@ -84,6 +98,31 @@ def run_pass(
     for slug in todays:
         run(slug)
     return PassReport(slot=slot, parts=parts, dry_run=False, sent=tuple(todays))
+
+
+def _catch_up_issues(
+    newsletter: Newsletter,
+    tracks: Sequence[SeriesTrack],
+    ids: Mapping[str, int],
+    day: Day,
+    campaign_ids: Sequence[int],
+) -> dict[int, RenderedIssue]:
+    """Each part going out today as its catch-up readers get it (the nav from their side).
+
+    Their next part reaches them ``catch_up_every`` later, on the first send
+    slot the pass allows (:func:`next_catch_up_day`); the same for everyone
+    on this part today, so one issue per part and day serves them all.
+    """
+    by_id = {cid: slug for slug, cid in ids.items()}
+    every = {cid: track.every for track in tracks for cid in track.campaign_ids}
+    schedule = newsletter.settings.schedule
+    return {
+        cid: newsletter.render(
+            by_id[cid], catch_up_next=next_catch_up_day(day.slot, every[cid], schedule).slot
+        )
+        for cid in campaign_ids
+        if cid in by_id and cid in every
+    }
 
 
 def _series_parts(

@@ -9,12 +9,15 @@ recorded. What a batch needs from the ledger is :class:`BatchLedger`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pipeline.render import RenderedIssue
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.senders import Heartbeat
 from pipeline.sending.transports import (
@@ -57,6 +60,44 @@ class BatchStop:
     needs_owner: bool = False
 
 
+class CampaignMessages:
+    """A run's messages: the campaign's own, and each catch-up slot's, loaded on first use.
+
+    A catch-up row goes out with the issue stored for its slot (the series
+    navigation from the reader's side: :mod:`pipeline.store.catch_up_issues`).
+    The daily pass stores it before planning the rows, so it is always there;
+    were it not (a database edited by hand), the row gets the live issue,
+    which is still the right article, and a warning says so.
+    """
+
+    def __init__(
+        self, live: CampaignMessage, load: Callable[[datetime], RenderedIssue | None]
+    ) -> None:
+        self.live = live
+        self._load = load
+        self._lock = threading.Lock()
+        self._by_slot: dict[datetime, CampaignMessage] = {}
+
+    def for_slot(self, slot: datetime | None) -> CampaignMessage:
+        """The message for rows of this catch-up slot (None: live rows)."""
+        if slot is None:
+            return self.live
+        with self._lock:
+            message = self._by_slot.get(slot)
+            if message is None:
+                issue = self._load(slot)
+                if issue is None:
+                    log.warning(
+                        "%s: no catch-up issue stored for %s; sending the live one",
+                        self.live.campaign,
+                        slot.isoformat(),
+                    )
+                    issue = self.live.issue
+                message = dataclasses.replace(self.live, issue=issue)
+                self._by_slot[slot] = message
+            return message
+
+
 @dataclass(frozen=True)
 class BatchSender:
     """Sends claimed batches of one run and records them in the ledger."""
@@ -75,6 +116,28 @@ class BatchSender:
         ]
         if gone:
             self.store.mark_bounced(gone, self.clock())
+
+    def send_claim(
+        self,
+        transport: Transport,
+        messages: CampaignMessages,
+        claim: Claim,
+        stopping: Callable[[], bool],
+        on_stop: Callable[[BatchStop], None] = lambda stop: None,
+    ) -> BatchStop | None:
+        """Send a claim, one part per issue its rows get (:meth:`Claim.by_issue`).
+
+        Once a part ends in a stop, the parts not sent yet go back to pending.
+        """
+        parts = claim.by_issue()
+        for index, part in enumerate(parts):
+            message = messages.for_slot(part.rows[0].catch_up_at)
+            stop = self.send(transport, message, part, stopping, on_stop)
+            if stop is not None:
+                rest = [row.delivery_id for later in parts[index + 1 :] for row in later.rows]
+                self.store.release(claim, rest)
+                return stop
+        return None
 
     def send(
         self,
@@ -103,7 +166,8 @@ class BatchSender:
             # Nothing of this batch was accepted: it goes back to pending intact.
             stop = BatchStop(str(exc), needs_owner=exc.needs_owner)
             on_stop(stop)
-            self.store.release(claim)
+            # By id: the claim may be one part of a larger one (same token).
+            self.store.release(claim, [row.delivery_id for row in claim.rows])
             return stop
         if heartbeat.lost:
             # Our rows may have been expired (uncertain) meanwhile. Recording

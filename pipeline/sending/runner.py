@@ -13,20 +13,19 @@ values are :mod:`pipeline.sending.recipients`.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from pipeline.render import RenderedIssue
 from pipeline.render.message import Sender
-from pipeline.sending.batch import BatchLedger, BatchSender
+from pipeline.sending.batch import BatchLedger, BatchSender, CampaignMessages
+from pipeline.sending.heap import HEAP as _HEAP
 from pipeline.sending.plan import SendPlan, choose_plan, usable_cpus
 from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
 from pipeline.sending.recipients import RecipientLinks
@@ -57,6 +56,7 @@ class CampaignStore(BatchLedger, Protocol):
     def counts(self, campaign: CampaignRecord) -> CampaignCounts: ...
     def finish_if_done(self, campaign_id: int, now: datetime) -> bool: ...
     def still_wanted(self, subscriber_ids: Collection[int]) -> set[int]: ...
+    def catch_up_issue(self, campaign_id: int, slot: datetime) -> RenderedIssue | None: ...
 
 
 @dataclass(frozen=True)
@@ -69,50 +69,6 @@ class RunResult:
     #: Why retrying cannot help until a person acts (the provider refused the
     #: credentials or the sender); None when a later retry may succeed.
     needs_owner: str | None = None
-
-
-class _HeapFreeze:
-    """Keeps the garbage collector's work in proportion during a run.
-
-    A run allocates a few short-lived containers per recipient, so the
-    collector runs often, and each full pass walked every object the process
-    had loaded (SQLAlchemy, pydantic, the templates): about a fifth of a run's
-    time. ``gc.freeze`` parks those objects for the length of the run, and a
-    larger first-generation threshold makes the young passes rarer (another
-    tenth). Both are undone when the last run in the process ends, so nothing
-    is kept longer than it would be. Counted, because runs can overlap in a
-    process (lanes, the scheduler's worker).
-    """
-
-    #: Allocations between young collections during a run (CPython's default is 700).
-    YOUNG_THRESHOLD = 20_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._runs = 0
-        self._thresholds = gc.get_threshold()
-
-    @contextmanager
-    def during_run(self) -> Iterator[None]:
-        """Freeze the heap and space out young collections while the body runs."""
-        with self._lock:
-            if self._runs == 0:
-                gc.freeze()
-                self._thresholds = gc.get_threshold()
-                young, *older = self._thresholds
-                gc.set_threshold(max(young, self.YOUNG_THRESHOLD), *older)
-            self._runs += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._runs -= 1
-                if self._runs == 0:
-                    gc.set_threshold(*self._thresholds)
-                    gc.unfreeze()
-
-
-_HEAP = _HeapFreeze()
 
 
 class _RunState:
@@ -237,7 +193,10 @@ class CampaignRunner:
         self._owner_reason = None
         store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())
-        message = CampaignMessage(campaign=campaign.slug, issue=campaign.issue, sender=self._sender)
+        message = CampaignMessages(
+            CampaignMessage(campaign=campaign.slug, issue=campaign.issue, sender=self._sender),
+            lambda slot: store.catch_up_issue(campaign.id, slot),
+        )
         state = _RunState()
         # This process's first lane's transport, built now because its kind
         # decides the plan (building one opens nothing: lanes open their own).
@@ -294,7 +253,7 @@ class CampaignRunner:
     def _work(
         self,
         campaign: CampaignRecord,
-        message: CampaignMessage,
+        message: CampaignMessages,
         progress: Callable[[CampaignCounts], None] | None,
         state: _RunState,
         lanes: int,
@@ -325,7 +284,7 @@ class CampaignRunner:
             raise state.error
 
     def _work_as_helper(
-        self, campaign: CampaignRecord, message: CampaignMessage, lanes: int
+        self, campaign: CampaignRecord, message: CampaignMessages, lanes: int
     ) -> int:
         """A forked helper's whole life: its own identity, stop signals and lanes."""
         self._identity = sender_identity()  # claims must name this process, not the parent
@@ -341,7 +300,7 @@ class CampaignRunner:
     def _lane_in_thread(
         self,
         campaign: CampaignRecord,
-        message: CampaignMessage,
+        message: CampaignMessages,
         progress: Callable[[CampaignCounts], None] | None,
         state: _RunState,
     ) -> None:
@@ -354,7 +313,7 @@ class CampaignRunner:
     def _lane(
         self,
         campaign: CampaignRecord,
-        message: CampaignMessage,
+        message: CampaignMessages,
         progress: Callable[[CampaignCounts], None] | None,
         state: _RunState,
         transport: Transport | None = None,
@@ -388,7 +347,7 @@ class CampaignRunner:
                 after = claim.rows[-1].delivery_id
                 with state.lock:
                     state.batches += 1
-                end = self._batches.send(
+                end = self._batches.send_claim(
                     transport, message, claim, self._stop.is_set, lambda e: state.stop(e.reason)
                 )
                 if end is not None and end.needs_owner and self._owner_reason is None:

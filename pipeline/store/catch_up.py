@@ -28,7 +28,7 @@ and no later statement (another series) picks them again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,6 +48,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.content.reserved import WELCOME_SLUG
+from pipeline.render import RenderedIssue
+from pipeline.store.catch_up_issues import store_issues
 from pipeline.store.db import refresh_statistics, rowcount
 from pipeline.store.models import (
     Campaign,
@@ -60,7 +62,7 @@ from pipeline.store.models import (
 #: A catch-up row counts as "too recent" for the spacing only when later than
 #: ``slot - every`` by this much: a clock change moves yesterday's slot by an
 #: hour in UTC, and that must not push a "2d" send to the third day.
-_SLACK = timedelta(hours=2)
+SLACK = timedelta(hours=2)
 #: Any constant: the PostgreSQL advisory lock that lets one pass plan at a time.
 _PG_PASS_LOCK = 7_414_021
 
@@ -164,7 +166,7 @@ def _due_for_part(track: SeriesTrack, index: int, day: Day) -> ColumnElement[boo
     too_recent = exists().where(
         row.subscriber_id == Subscriber.id,
         row.campaign_id.in_(ids),
-        row.catch_up_at > day.slot - track.every + _SLACK,
+        row.catch_up_at > day.slot - track.every + SLACK,
     )
     conditions = [
         Subscriber.status == SubscriberStatus.ACTIVE,
@@ -191,8 +193,13 @@ def plan_pass(
     day: Day,
     *,
     dry_run: bool = False,
+    issues: Callable[[Sequence[int]], Mapping[int, RenderedIssue]] | None = None,
 ) -> list[CatchUpRow]:
     """Insert today's catch-up rows (pending, ``catch_up_at = day.slot``); return them.
+
+    ``issues(campaign_ids)`` renders the catch-up issue of each campaign that
+    got rows; they are stored (``catch_up_issues``) in the same transaction,
+    so no sender can claim a row before its issue exists.
 
     One ``INSERT ... SELECT`` per series and part, in one transaction, under
     a lock (PostgreSQL: an advisory lock; SQLite: its single writer), so two
@@ -239,6 +246,8 @@ def plan_pass(
         if dry_run:
             session.rollback()
         else:
+            if issues is not None and planned:
+                store_issues(connection, day.slot, {row.campaign_id for row in planned}, issues)
             session.commit()
     if inserted and not dry_run:
         refresh_statistics(sessions, "deliveries")

@@ -30,6 +30,8 @@ class ClaimedRow:
     subscriber_id: int
     email: str
     first_name: str | None
+    #: The send slot of a catch-up row (its own issue: store.catch_up_issues); None: live.
+    catch_up_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,21 @@ class Claim:
     campaign_id: int
     token: str
     rows: list[ClaimedRow]
+
+    def by_issue(self) -> list[Claim]:
+        """The claim split by the issue its rows get: live rows, then each catch-up slot.
+
+        Same token, so each part is recorded and given back on its own; a
+        claim of live rows only (the usual case) comes back whole.
+        """
+        slots = {row.catch_up_at for row in self.rows}
+        if len(slots) == 1:
+            return [self]
+        ordered = sorted(slots, key=lambda slot: (slot is not None, slot or datetime.min))
+        return [
+            Claim(self.campaign_id, self.token, [r for r in self.rows if r.catch_up_at == slot])
+            for slot in ordered
+        ]
 
 
 def still_wanted(sessions: sessionmaker[Session], subscriber_ids: Collection[int]) -> set[int]:
@@ -167,7 +184,13 @@ def _claim_once(
         if not taken:
             return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
         rows = connection.execute(
-            select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.first_name)
+            select(
+                Delivery.id,
+                Subscriber.id,
+                Subscriber.email,
+                Subscriber.first_name,
+                Delivery.catch_up_at,
+            )
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(
                 Delivery.campaign_id == campaign_id,
@@ -178,7 +201,8 @@ def _claim_once(
             .order_by(Delivery.id)
         ).all()
         claimed = [
-            ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f) for d, s, e, f in rows
+            ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f, catch_up_at=c)
+            for d, s, e, f, c in rows
         ]
         if len(claimed) < taken:
             # Checked here, per batch, rather than over the whole campaign: someone

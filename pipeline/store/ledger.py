@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from pipeline.render import RenderedIssue
 from pipeline.store import campaigns, claims
 from pipeline.store.campaigns import CampaignCounts, CampaignRecord
+from pipeline.store.catch_up_issues import catch_up_issue
 from pipeline.store.claims import Claim, ClaimedRow
 from pipeline.store.failures import mark_bounced
 from pipeline.store.writeback import OutcomeGroup, record_outcomes, release_rows
@@ -150,6 +151,10 @@ class Ledger:
             return
         with self._sessions.begin() as session:
             release_rows(session.connection(), claim, delivery_ids)
+
+    def catch_up_issue(self, campaign_id: int, slot: datetime) -> RenderedIssue | None:
+        """The issue catch-up rows of ``slot`` get (see store.catch_up_issues), or None."""
+        return catch_up_issue(self._sessions, campaign_id, slot)
 
     def mark_bounced(self, subscriber_ids: Sequence[int], now: datetime) -> int:
         """Subscribers whose mailbox does not exist become ``bounced`` (see store.failures)."""

@@ -244,6 +244,26 @@ class Delivery(Base):
     )
 
 
+class CatchUpIssue(Base):
+    """A campaign's issue as a catch-up reader gets it on one send slot.
+
+    The series navigation is the reader's ("Next: ... in your inbox on Thu
+    3 Dec"); everything else is the live issue. Stored before the rows it
+    serves, like the campaign's own issue, so a resume sends exactly this.
+    """
+
+    __tablename__ = "catch_up_issues"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class ScheduledSendStatus(enum.StrEnum):
     """A one-off send's life: pending -> fired, or cancelled, or missed (beyond the grace)."""
 

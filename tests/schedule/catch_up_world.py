@@ -10,6 +10,8 @@ every day at that time the catch-up pass runs.
 from __future__ import annotations
 
 import shutil
+from email.parser import BytesParser
+from email.policy import default
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -128,6 +130,17 @@ class World:
             for email, slug, status, sent_at, catch_up_at in rows
             if slug in parts
         ]
+
+
+    def received_text(self, email: str, part: int) -> str:
+        """The plain-text part of the email ``email`` got for ``part`` (outbox transport)."""
+        folder = self.newsletter.settings.outbox_path / part_slug(part)
+        # Plain addresses keep their name in the file (outbox_file_name).
+        (found,) = [path for path in folder.glob("*.eml") if path.name.endswith(f"-{email}.eml")]
+        message = BytesParser(policy=default).parse(found.open("rb"))
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        return str(body.get_content())
 
 
 def local_day(moment: datetime) -> date:

@@ -161,6 +161,18 @@ def test_a_late_joiner_gets_part_1_then_part_2_then_joins_the_live_part_3(
         ]
         # A second pass the same day sends nothing.
         assert world.send_slot().people == 0
+        # The navigation, from each reader's side (the text part as received).
+        live_1 = world.received_text("early@example.com", 1)
+        assert "Part 1 of 6 in Stretching" in live_1
+        assert "Coming next: Stretching, part 2 — Tue 8 Dec" in live_1
+        late_1 = world.received_text("late@example.com", 1)
+        assert "Part 1 of 6 in Stretching" in late_1
+        assert "Next: Stretching, part 2 — in your inbox on Fri 11 Dec" in late_1
+        late_2 = world.received_text("late@example.com", 2)
+        assert "Previous: Stretching, part 1" in late_2
+        # Caught up after part 2: part 3 comes with everyone else, as in the live email.
+        assert "Coming next: Stretching, part 3 — Tue 15 Dec" in late_2
+        assert "in your inbox" not in world.received_text("early@example.com", 2)
     finally:
         world.close()
 
