@@ -10,10 +10,10 @@ every day at that time the catch-up pass runs.
 from __future__ import annotations
 
 import shutil
-from email.parser import BytesParser
-from email.policy import default
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -130,7 +130,6 @@ class World:
             for email, slug, status, sent_at, catch_up_at in rows
             if slug in parts
         ]
-
 
     def received_text(self, email: str, part: int) -> str:
         """The plain-text part of the email ``email`` got for ``part`` (outbox transport)."""
