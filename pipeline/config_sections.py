@@ -148,6 +148,13 @@ class SendingSettings(_Section):
     #: lanes): building personal links and bodies needs a core per process.
     #: None ("auto", the default): chosen per run from the campaign and the cores.
     processes: int | None = Field(default=None, ge=1, le=64)
+    #: The automatic brake (pipeline.sending.brake): a running campaign pauses
+    #: for its owner once bounces / sends, or complaints / sends, exceed these
+    #: (after 50 sends). Mailbox providers throttle or block a sender well
+    #: above 5% bounces or 0.1% spam reports; stopping early keeps the clinic's
+    #: reputation. 1 switches a brake off.
+    max_bounce_rate: float = Field(default=0.05, gt=0, le=1)
+    max_complaint_rate: float = Field(default=0.001, gt=0, le=1)
 
     @field_validator("concurrency", "processes", mode="before")
     @classmethod

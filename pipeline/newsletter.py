@@ -3,11 +3,10 @@
 The CLI, the scheduler and the web app all go through :class:`Newsletter`, so
 "send the next issue" means the same thing wherever it is asked for.
 
-The class is a little over 250 lines on purpose: it is the one facade every
-entry point uses, its methods are short delegations grouped by stage (queue,
-rendering, sending, status), and the work lives in the stage folders
-(previews and test sends in :mod:`pipeline.previews`). Splitting the facade
-would make each caller pick among several objects for one folder.
+It is the one facade every entry point uses: its methods are short
+delegations grouped by stage (queue, rendering, sending, status), and the
+work lives in the stage folders (previews and test sends in
+:mod:`pipeline.previews`, the body of a send in :mod:`pipeline.send_flow`).
 """
 
 from __future__ import annotations
@@ -31,17 +30,19 @@ from pipeline.previews import PreviewFiles, send_test, write_preview
 from pipeline.render import RenderedIssue, render_issue
 from pipeline.render.message import Sender
 from pipeline.schedule.triggers import recurring_trigger
+
+# SendReport is re-exported: every entry point imports it from here, with Newsletter.
+from pipeline.send_flow import SendReport as SendReport
+from pipeline.send_flow import send_article
+from pipeline.sending.brake import Brake
 from pipeline.sending.plan import SendPlan
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.runner import CampaignRunner
 from pipeline.sending.transports import Recipient, make_transport
-from pipeline.sending.transports.base import RETRYABLE_FAILURES
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
-from pipeline.store.failures import requeue_failed
 from pipeline.store.ledger import CampaignCounts, CampaignRecord, Ledger
 from pipeline.store.oneoffs import schedule_plan
 from pipeline.store.reports import CampaignReport, Reports
-from pipeline.store.stops import StopRecord, StopStore
 from pipeline.tokens import TokenSigner
 
 Clock = Callable[[], datetime]
@@ -73,31 +74,6 @@ class QueueEntry:
             "status": self.status,
             "planned_at": self.planned_at.isoformat() if self.planned_at else None,
         }
-
-
-@dataclass(frozen=True)
-class SendReport:
-    """What a ``send`` did."""
-
-    counts: CampaignCounts
-    created: bool
-    added: int
-    dry_run: bool
-    stopped: str | None = None
-    requeued: int = 0
-    retried: int = 0  # failed rows sent again (``retry_failed``)
-    #: Set when the run stopped with rows pending: what it waits for (see ``store.stops``).
-    stop: StopRecord | None = None
-
-    @property
-    def complete(self) -> bool:
-        """Nothing failed, nothing in doubt, nothing left unsent.
-
-        Rows another live sender has in flight (``sending``) do not count
-        against this run: that sender records them.
-        """
-        c = self.counts
-        return c.failed == 0 and c.uncertain == 0 and c.pending == 0
 
 
 class Newsletter:
@@ -268,52 +244,17 @@ class Newsletter:
         scheduler's send keeps counting the stops in a row, for the backoff.
         ``on_plan`` is told the lanes and processes the run chose, before it sends.
         """
-        slug = self.resolve_slug(slug)
-        if dry_run:
-            return self._dry_run(slug, self.ledger.get_campaign(slug))
-        campaign, created = self.plan(slug)
-        added = (
-            0
-            if created or not include_new
-            else self.ledger.add_new_subscribers(campaign.id, self.live_keep(slug))
-        )
-        requeued = 0
-        if resend_uncertain:
-            # Expire first: a batch a crashed sender left in flight is in doubt
-            # only once expired, and it is exactly what the owner means to resend.
-            self.runner().expire_stale(campaign)
-            requeued = self.ledger.requeue_uncertain(campaign.id)
-        retried = (
-            requeue_failed(self.sessions, campaign.id, RETRYABLE_FAILURES) if retry_failed else 0
-        )
-        stops = StopStore(self.sessions)
-        if not by_scheduler:
-            stops.clear(campaign.id)
-        runner = self.runner(on_plan)
-        if on_runner is not None:
-            on_runner(runner)
-        result = runner.run(campaign, progress)
-        stop = stops.after_run(
-            campaign.id,
-            self.clock(),
-            pending=result.counts.pending,
-            stopped=result.stopped,
-            needs_owner=result.needs_owner,
-            asked_to_stop=runner.stopping,
-        )
-        if self.settings.owner.email:  # the receipt, or an alert if it waits for the owner
-            from pipeline.owner.receipts import after_run
-
-            after_run(self, slug, result.counts, stop)
-        return SendReport(
-            counts=result.counts,
-            created=created,
-            added=added,
-            dry_run=False,
-            stopped=result.stopped,
-            requeued=requeued,
-            retried=retried,
-            stop=stop,
+        return send_article(
+            self,
+            self.resolve_slug(slug),
+            dry_run=dry_run,
+            include_new=include_new,
+            resend_uncertain=resend_uncertain,
+            retry_failed=retry_failed,
+            progress=progress,
+            on_runner=on_runner,
+            by_scheduler=by_scheduler,
+            on_plan=on_plan,
         )
 
     def plan(self, slug: str) -> tuple[CampaignRecord, bool]:
@@ -353,24 +294,8 @@ class Newsletter:
             before_fork=self.engine.dispose,
             smtp_max_connections=self.settings.smtp.max_connections,
             on_plan=on_plan,
+            brake=Brake.of(self.settings.sending, self.sessions),
         )
-
-    def _dry_run(self, slug: str, campaign: CampaignRecord | None) -> SendReport:
-        if campaign is not None:
-            return SendReport(self.ledger.counts(campaign), created=False, added=0, dry_run=True)
-        self.render(slug)  # proves the issue renders
-        audience = self.ledger.count_audience()
-        counts = CampaignCounts(
-            slug=slug,
-            planned=audience,
-            pending=audience,
-            sending=0,
-            sent=0,
-            failed=0,
-            uncertain=0,
-            suppressed=0,
-        )
-        return SendReport(counts, created=False, added=0, dry_run=True)
 
     def test_send(self, slug: str, to: str) -> str:
         """One copy to ``to`` through the configured transport, outside the ledger."""

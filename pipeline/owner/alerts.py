@@ -4,6 +4,7 @@
 * ``firing_skipped``: a firing was later than the catch-up grace and skipped;
 * ``needs_owner``: a campaign stopped because the provider refused the
   credentials or the sender (it waits for the owner);
+* ``brake``: the bounce brake paused a campaign (it waits for the owner);
 * ``stalled``: a campaign still has pending rows an hour after it started;
 * ``lease``: the scheduler lost its lease and got it back.
 
@@ -25,6 +26,7 @@ from pipeline.content.queue import queue_order, upcoming_firings
 from pipeline.newsletter import Newsletter
 from pipeline.owner.notify import Message, notify
 from pipeline.schedule.triggers import recurring_trigger
+from pipeline.sending.brake import is_brake
 from pipeline.store.models import WaitingFor
 from pipeline.store.notifications import stalled_campaigns
 from pipeline.store.oneoffs import OneOffStore
@@ -98,7 +100,9 @@ def check_stalled(newsletter: Newsletter) -> int:
 
 
 def alert_needs_owner(newsletter: Newsletter, stop: StopRecord) -> bool:
-    """A campaign stopped for credentials or a refused sender: it waits for the owner."""
+    """A campaign stopped for credentials, a refused sender or the brake: it waits for the owner."""
+    if is_brake(stop.reason):
+        return alert_brake(newsletter, stop)
     return notify(
         newsletter,
         Message(
@@ -112,6 +116,28 @@ def alert_needs_owner(newsletter: Newsletter, stop: StopRecord) -> bool:
                 " `newsletter schedule resume`.",
             ),
             summary=f"{stop.slug}: stopped: {stop.reason}",
+        ),
+    )
+
+
+def alert_brake(newsletter: Newsletter, stop: StopRecord) -> bool:
+    """The bounce brake paused a campaign: the numbers, and how to go on after a look."""
+    return notify(
+        newsletter,
+        Message(
+            kind="brake",
+            about=stop.slug,
+            subject=f"Paused: {stop.slug}: too many bounces or complaints",
+            lines=(
+                f"The campaign {stop.slug} was paused by the automatic brake: {stop.reason}.",
+                "The rows not sent yet stay pending; nothing more goes out until you act.",
+                f"`newsletter status {stop.slug}` shows the counts. Look at the bounced addresses"
+                " (`newsletter subscribers list --json`): a list imported from an old source is"
+                " the usual cause. Then `newsletter send "
+                f"{stop.slug} --yes` (or `newsletter schedule resume`) sends the rest; the brake"
+                " then judges only what is sent after that.",
+            ),
+            summary=f"{stop.slug}: paused by the brake: {stop.reason}",
         ),
     )
 

@@ -1,14 +1,17 @@
 """The heads-up before a scheduled send, and its "Hold this send" link.
 
 ``[owner] heads_up`` (default 24 h) before each recurring firing that has an
-article to send, the owner gets: the article, the audience size, a link to a
+article to send, and before each one-off send (``newsletter schedule SLUG
+--at``), the owner gets: the article, the audience size, a link to a
 preview and a signed link to a page with a "Hold this send" button. The link
 carries the firing's time and the article, signed with the folder's secret
 key; opening it (GET) never holds anything (link scanners open links), only
 the button's POST with its CSRF token does. A held firing sends nothing, says
 so in the log, ``queue`` and ``schedule list``, and stays held until
 ``newsletter schedule resume`` releases it; released after its time, the
-article waits for the next firing.
+article waits for the next firing. A held one-off stays pending: released
+within the catch-up grace it goes out then, later it is marked missed (as
+after ``schedule pause``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pipeline.newsletter import Newsletter
 from pipeline.owner.notify import Message, notify
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.store.holds import Hold, HoldStore
-from pipeline.store.oneoffs import OneOffStore
+from pipeline.store.oneoffs import OneOffSend, OneOffStore
 
 log = logging.getLogger("pipeline.owner")
 
@@ -75,10 +78,42 @@ def hold_firing(newsletter: Newsletter, claim: HoldClaim) -> bool:
 
 
 def held_now(newsletter: Newsletter) -> Hold | None:
-    """The hold on the firing happening now (within the catch-up grace), if any."""
+    """The hold on the recurring firing happening now (within the catch-up grace), if any.
+
+    A one-off's hold is not one: it holds that one-off only (:func:`one_off_hold`).
+    """
     now = newsletter.clock()
     grace = newsletter.settings.schedule.catch_up_grace
-    return HoldStore(newsletter.sessions).held(now - grace - _SLACK, now + _SLACK)
+    start, end = now - grace - _SLACK, now + _SLACK
+    one_offs = _one_off_keys(newsletter)
+    for hold in HoldStore(newsletter.sessions).in_force():
+        if start <= hold.firing_at <= end and (hold.firing_at, hold.slug) not in one_offs:
+            return hold
+    return None
+
+
+def _one_off_keys(newsletter: Newsletter) -> set[tuple[datetime, str | None]]:
+    return {(one.at, one.slug) for one in OneOffStore(newsletter.sessions).pending()}
+
+
+def one_off_hold(newsletter: Newsletter, one: OneOffSend) -> Hold | None:
+    """The hold on one pending one-off send (its heads-up's link names its time and slug)."""
+    for hold in HoldStore(newsletter.sessions).in_force():
+        if hold.firing_at == one.at and hold.slug == one.slug:
+            return hold
+    return None
+
+
+def one_off_held(newsletter: Newsletter, one: OneOffSend) -> bool:
+    """Whether the owner held this due one-off; said once (its note and the log), not per poll."""
+    hold = one_off_hold(newsletter, one)
+    if hold is None:
+        return False
+    note = hold_note(newsletter, hold)
+    if one.note != note:
+        OneOffStore(newsletter.sessions).add_note(one.id, note)
+        log.warning(note, extra={"slug": one.slug, "held_firing": one.at.isoformat()})
+    return True
 
 
 def hold_note(newsletter: Newsletter, hold: Hold) -> str:
@@ -90,33 +125,48 @@ def hold_note(newsletter: Newsletter, hold: Hold) -> str:
     )
 
 
-def send_heads_up(newsletter: Newsletter) -> bool:
-    """The heads-up for the next firing once it is within ``[owner] heads_up``."""
+def send_heads_up(newsletter: Newsletter) -> int:
+    """Heads-ups for the next recurring firing and each one-off within ``[owner] heads_up``.
+
+    Returns how many were sent now (each firing's heads-up goes once).
+    """
     now = newsletter.clock()
     settings = newsletter.settings
     queue = queue_order(newsletter.articles().articles, newsletter.ledger.sent_slugs())
-    one_offs = {one.slug: one.at for one in OneOffStore(newsletter.sessions).pending()}
+    pending = OneOffStore(newsletter.sessions).pending()
+    one_offs = {one.slug: one.at for one in pending}
     firings = upcoming_firings(queue, recurring_trigger(settings.schedule), now, one_offs, 1)
-    if not firings or firings[0].slug is None or firings[0].at - now > settings.owner.heads_up:
-        return False
-    firing_at, slug = firings[0].at, firings[0].slug
+    due = [(f.at, f.slug, False) for f in firings[:1] if f.slug is not None]
+    due += [(one.at, one.slug, True) for one in pending]
+    sent = 0
+    for firing_at, slug, one_off in due:
+        if now < firing_at and firing_at - now <= settings.owner.heads_up:
+            sent += _heads_up(newsletter, firing_at, slug, one_off=one_off)
+    return sent
+
+
+def _heads_up(newsletter: Newsletter, firing_at: datetime, slug: str, *, one_off: bool) -> bool:
+    settings = newsletter.settings
+    about = firing_at.astimezone(UTC).isoformat()
+    if one_off:  # its key names the article too: a recurring firing may share its time
+        about = f"{about} {slug}"
     article = newsletter.article(slug)
     token = hold_token(newsletter, firing_at, slug)
     base = settings.web.base_url
     at = firing_at.astimezone(settings.schedule.tz).isoformat()
     audience = newsletter.ledger.count_audience()
+    what = "a one-off send (`newsletter schedule`) sends" if one_off else "the schedule sends"
     return notify(
         newsletter,
         Message(
             kind="heads_up",
-            about=firing_at.astimezone(UTC).isoformat(),
+            about=about,
             subject=f"Going out {at}: {article.title}",
             lines=(
-                f'At {at} the schedule sends "{article.title}" ({slug})'
-                f" to {audience} subscriber(s).",
+                f'At {at} {what} "{article.title}" ({slug}) to {audience} subscriber(s).',
                 f"Preview: {links.hold_preview_url(base, token)}",
                 f"Hold this send: {links.hold_url(base, token)}",
-                "Holding pauses this one firing until you release it with"
+                "Holding pauses this one send until you release it with"
                 " `newsletter schedule resume`.",
             ),
             summary=f"{slug} goes out at {at} to {audience} subscriber(s)",

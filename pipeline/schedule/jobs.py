@@ -19,6 +19,7 @@ from pipeline.config import load_settings
 from pipeline.content.queue import next_due, queue_order
 from pipeline.errors import PipelineError
 from pipeline.newsletter import Newsletter, SendReport
+from pipeline.owner.hold import held_now, hold_note, one_off_held
 from pipeline.schedule.catch_up import decide
 from pipeline.sending.runner import CampaignRunner
 from pipeline.store.db import make_engine, make_sessionmaker
@@ -207,8 +208,6 @@ def send_due(config_path: str, *, now: datetime | None = None) -> SendReport | N
         if SchedulerStateStore(newsletter.sessions).paused():
             log.warning("schedule paused: this firing sends nothing (newsletter schedule resume)")
             return None
-        from pipeline.owner.hold import held_now, hold_note
-
         if (hold := held_now(newsletter)) is not None:
             log.warning(hold_note(newsletter, hold), extra={"slug": hold.slug})
             return None
@@ -274,6 +273,8 @@ def send_scheduled_due(config_path: str, *, now: datetime | None = None) -> list
                 continue
             if _turned_away(f"one-off send of {one.slug}"):
                 break  # it stays pending for the next start
+            if one_off_held(newsletter, one):
+                continue  # it stays pending until `schedule resume` (then the grace decides)
             if not store.claim(one.id, moment):
                 continue  # cancelled, or fired by another scheduler, since we looked
             log.info(

@@ -10,12 +10,13 @@ the recurring job in the project database (``SQLAlchemyJobStore``, job
 firing missed while no scheduler ran is caught up once on start if it is
 within ``[schedule] catch_up_grace``, several are coalesced into one, and
 older ones are skipped and logged (the policy: :mod:`pipeline.schedule.catch_up`).
-Two more jobs live only in memory: a poll
-that fires due one-off sends (the ``scheduled_sends`` table is their source
-of truth, so the CLI in another process needs no channel to the scheduler),
-a poll that retries campaigns a run left with rows pending once their backoff
-is over (:mod:`pipeline.store.stops`), and, on becoming leader, a resume of
-campaigns a stop or crash left half-sent.
+The other jobs live only in memory (:mod:`pipeline.schedule.local_jobs`):
+a poll that fires due one-off sends (the ``scheduled_sends`` table is their
+source of truth, so the CLI in another process needs no channel to the
+scheduler), a poll that retries campaigns a run left with rows pending once
+their backoff is over (:mod:`pipeline.store.stops`), the daily catch-up pass,
+the owner's watch, welcome emails, bounce mail and, on becoming leader, a
+resume of campaigns a stop or crash left half-sent.
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from pipeline.config import Settings
 from pipeline.schedule import jobs
 from pipeline.schedule.catch_up import apscheduler_options
-from pipeline.schedule.catch_up_job import CATCH_UP_JOB, catch_up_trigger
 from pipeline.schedule.leadership import Leadership, Timing, scheduler_identity
+from pipeline.schedule.local_jobs import (
+    LOCAL_STORE,
+    ONE_OFF_NAME,
+    RESUME_INTERRUPTED,
+    RETRY_NAME,
+    install_local_jobs,
+    local_jobs,
+)
 from pipeline.schedule.recurring import RECURRING_JOB, install_recurring, log_recurring_event
-from pipeline.schedule.welcome_job import WELCOME_JOB
 from pipeline.store.db import make_engine, make_sessionmaker, migrate
 from pipeline.store.scheduler_state import SchedulerStateStore
 
@@ -48,21 +55,8 @@ __all__ = ["RECURRING_JOB", "SchedulerService", "Timing", "scheduler_identity"]
 
 log = logging.getLogger("pipeline.scheduler")
 
-ONE_OFF_JOB = "one-off-sends"
-RESUME_JOB = "resume-interrupted"
-RETRY_JOB = "retry-stopped"
-BOUNCES_JOB = "read-bounce-mail"
-OWNER_JOB = "owner-watch"
-#: How often the owner job looks (heads-up, empty queue, stalled campaigns).
-OWNER_WATCH_SECONDS = 300
-_ONE_OFF_NAME = "fire due one-off sends"
-_RETRY_NAME = "retry stopped campaigns"
 #: Jobs kept in the project database (APScheduler's own table, ``apscheduler_jobs``).
 _PERSISTENT = "default"
-#: Jobs rebuilt on every start, never stored.
-_LOCAL = "local"
-#: The resume job runs on becoming leader and on resume; this only keeps it alive.
-_RESUME_INTERVAL_DAYS = 365
 
 
 class _QuietApscheduler(logging.Filter):
@@ -74,7 +68,7 @@ class _QuietApscheduler(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        polls = _ONE_OFF_NAME in text or _RETRY_NAME in text
+        polls = ONE_OFF_NAME in text or RETRY_NAME in text
         overlap = polls and "maximum number of running instances" in text
         return not (overlap or text.startswith("Run time of job"))
 
@@ -218,7 +212,7 @@ class SchedulerService:
                 log.info("schedule resumed")
                 with self._lock:
                     if self._scheduler is not None:
-                        self._add_resume_job(self._scheduler)
+                        install_local_jobs(self._scheduler, [RESUME_INTERRUPTED], self.config_path)
         self._paused_seen = paused
 
     # -- APScheduler ----------------------------------------------------------------
@@ -228,7 +222,7 @@ class SchedulerService:
         return BackgroundScheduler(
             timezone=schedule.tz,
             jobstores={
-                _LOCAL: MemoryJobStore(),
+                LOCAL_STORE: MemoryJobStore(),
                 # Its own engine: the job store disposes it on shutdown.
                 _PERSISTENT: SQLAlchemyJobStore(engine=make_engine(self.settings.database_url)),
             },
@@ -243,105 +237,8 @@ class SchedulerService:
     def _install_jobs(self, scheduler: BackgroundScheduler) -> None:
         scheduler.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED)
         install_recurring(scheduler, self.settings.schedule, self.config_path, _PERSISTENT)
-        self._add_resume_job(scheduler)
-        self._add_owner_job(scheduler)
-        scheduler.add_job(
-            "pipeline.schedule.jobs:send_scheduled_due",
-            trigger="interval",
-            seconds=self.timing.poll_every,
-            args=[self.config_path],
-            id=ONE_OFF_JOB,
-            name=_ONE_OFF_NAME,
-            jobstore=_LOCAL,
-            next_run_time=datetime.now(UTC),
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-        # Late joiners' parts, daily at the send time (pipeline.schedule.catch_up_job).
-        scheduler.add_job(
-            "pipeline.schedule.catch_up_job:catch_up_due",
-            trigger=catch_up_trigger(self.settings.schedule),
-            args=[self.config_path],
-            id=CATCH_UP_JOB,
-            name="catch-up track",
-            jobstore=_LOCAL,
-            replace_existing=True,
-        )
-        # Same cadence as the one-off poll: a due retry starts within seconds
-        # of its time (a minute after the stop, at first). The backoff itself
-        # lives in the database, so a restart neither forgets nor hurries it.
-        scheduler.add_job(
-            "pipeline.schedule.jobs:retry_stopped",
-            trigger="interval",
-            seconds=self.timing.poll_every,
-            args=[self.config_path],
-            id=RETRY_JOB,
-            name=_RETRY_NAME,
-            jobstore=_LOCAL,
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-
-    def _add_owner_job(self, scheduler: BackgroundScheduler) -> None:
-        # The heads-up, the empty-queue and stalled-campaign alerts: now, then every
-        # few minutes (each message is sent at most once a day, whatever the cadence).
-        scheduler.add_job(
-            "pipeline.owner.alerts:watch",
-            trigger="interval",
-            seconds=OWNER_WATCH_SECONDS,
-            args=[self.config_path],
-            id=OWNER_JOB,
-            name="tell the owner",
-            jobstore=_LOCAL,
-            next_run_time=datetime.now(UTC),
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-
-        # New subscribers' welcome emails (a web sign-up only enrols them).
-        scheduler.add_job(
-            "pipeline.schedule.welcome_job:send_welcomes_due",
-            trigger="interval",
-            seconds=self.timing.poll_every,
-            args=[self.config_path],
-            id=WELCOME_JOB,
-            name="welcome emails",
-            jobstore=_LOCAL,
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-
-        if self.settings.bounces.enabled:
-            # Bounce mail ([bounces]): read every few minutes, by the leader only.
-            scheduler.add_job(
-                "pipeline.bounces.job:read_bounce_mail",
-                trigger="interval",
-                seconds=self.settings.bounces.every_seconds,
-                args=[self.config_path],
-                id=BOUNCES_JOB,
-                name="read bounce mail",
-                jobstore=_LOCAL,
-                next_run_time=datetime.now(UTC),
-                misfire_grace_time=None,
-                replace_existing=True,
-            )
-
-    def _add_resume_job(self, scheduler: BackgroundScheduler) -> None:
-        # Runs now, then again only when rescheduled (on resume after a pause). Not
-        # a one-shot job: APScheduler 3.11 removes those after they run, and that
-        # removal races a shutdown (JobLookupError in its thread).
-        scheduler.add_job(
-            "pipeline.schedule.jobs:resume_interrupted",
-            trigger="interval",
-            days=_RESUME_INTERVAL_DAYS,
-            args=[self.config_path],
-            id=RESUME_JOB,
-            name="resume interrupted campaigns",
-            jobstore=_LOCAL,
-            next_run_time=datetime.now(UTC),
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
+        jobs_here = local_jobs(self.settings, self.timing.poll_every)
+        install_local_jobs(scheduler, jobs_here, self.config_path)
 
     def _on_event(self, event: JobEvent) -> None:
         log_recurring_event(event, self.settings.schedule)

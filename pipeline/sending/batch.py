@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from pipeline.render import RenderedIssue
+from pipeline.render.message import Sender
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.senders import Heartbeat
 from pipeline.sending.transports import (
@@ -27,7 +28,7 @@ from pipeline.sending.transports import (
     Transport,
     TransportStopError,
 )
-from pipeline.store.ledger import Claim, OutcomeGroup
+from pipeline.store.ledger import CampaignRecord, Claim, OutcomeGroup
 from pipeline.store.models import DeliveryStatus
 
 # The runner's logger: its lines read the same as before the batch had a module of its own.
@@ -77,6 +78,17 @@ class CampaignMessages:
         self._load = load
         self._lock = threading.Lock()
         self._by_slot: dict[datetime, CampaignMessage] = {}
+
+    @classmethod
+    def of(
+        cls,
+        campaign: CampaignRecord,
+        sender: Sender,
+        load: Callable[[int, datetime], RenderedIssue | None],
+    ) -> CampaignMessages:
+        """A campaign's messages; ``load(campaign id, slot)`` reads a catch-up slot's issue."""
+        live = CampaignMessage(campaign=campaign.slug, issue=campaign.issue, sender=sender)
+        return cls(live, lambda slot: load(campaign.id, slot))
 
     def for_slot(self, slot: datetime | None) -> CampaignMessage:
         """The message for rows of this catch-up slot (None: live rows)."""

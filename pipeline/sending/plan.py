@@ -25,6 +25,7 @@ Why these numbers:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,6 +86,29 @@ def choose_plan(
         else:
             concurrency = 1
     return SendPlan(lanes=max(1, concurrency), processes=max(1, processes))
+
+
+def plan_run(
+    kind: TransportKind,
+    pending: Callable[[], int],
+    *,
+    concurrency: int | None,
+    processes: int | None,
+    cpus: int | None,
+    smtp_max_connections: int,
+) -> SendPlan:
+    """:func:`choose_plan` for a run: the usable cores when ``cpus`` is None, and
+    ``pending()`` asked only when its answer matters (it reads every row)."""
+    usable = cpus if cpus is not None else usable_cpus()
+    return choose_plan(
+        kind,
+        pending() if processes is None and usable > 1 else 0,
+        concurrency=concurrency,
+        processes=processes,
+        cpus=usable,
+        smtp_max_connections=smtp_max_connections,
+        can_fork=hasattr(os, "fork"),
+    )
 
 
 def _auto_processes(pending: int, cpus: int, can_fork: bool) -> int:

@@ -13,7 +13,6 @@ values are :mod:`pipeline.sending.recipients`.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -26,11 +25,11 @@ from pipeline.render import RenderedIssue
 from pipeline.render.message import Sender
 from pipeline.sending.batch import BatchLedger, BatchSender, CampaignMessages
 from pipeline.sending.heap import HEAP as _HEAP
-from pipeline.sending.plan import SendPlan, choose_plan, usable_cpus
+from pipeline.sending.plan import SendPlan, plan_run
 from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.senders import is_dead_sender, sender_identity
-from pipeline.sending.transports import CampaignMessage, Transport
+from pipeline.sending.transports import Transport
 from pipeline.store.ledger import CampaignCounts, CampaignRecord, Claim
 
 #: How long a claim may go unrenewed before its sender is presumed dead.
@@ -137,6 +136,7 @@ class CampaignRunner:
         smtp_max_connections: int = 3,
         cpus: int | None = None,
         on_plan: Callable[[SendPlan], None] | None = None,
+        brake: Callable[[int, int], str | None] | None = None,
     ) -> None:
         self._store = store
         self._transports = transports
@@ -152,6 +152,7 @@ class CampaignRunner:
         self._smtp_max_connections = smtp_max_connections
         self._cpus = cpus
         self._on_plan = on_plan
+        self._brake = brake  # (campaign id, batches so far) -> why to stop, after each batch
         self.last_plan: SendPlan | None = None  # what the last run chose
         self._stop = threading.Event()
         self._open: list[Transport] = []
@@ -193,10 +194,7 @@ class CampaignRunner:
         self._owner_reason = None
         store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())
-        message = CampaignMessages(
-            CampaignMessage(campaign=campaign.slug, issue=campaign.issue, sender=self._sender),
-            lambda slot: store.catch_up_issue(campaign.id, slot),
-        )
+        message = CampaignMessages.of(campaign, self._sender, store.catch_up_issue)
         state = _RunState()
         # This process's first lane's transport, built now because its kind
         # decides the plan (building one opens nothing: lanes open their own).
@@ -231,19 +229,13 @@ class CampaignRunner:
 
     def _choose(self, transport: Transport, campaign: CampaignRecord) -> SendPlan:
         """Lanes and processes for this run (settings first, auto for the rest); announced."""
-        cpus = self._cpus if self._cpus is not None else usable_cpus()
-        # Counting reads every row of the campaign: only when the answer matters.
-        pending = (
-            self._store.counts(campaign).pending if self._processes is None and cpus > 1 else 0
-        )
-        plan = choose_plan(
+        plan = plan_run(
             transport.kind,
-            pending,
+            lambda: self._store.counts(campaign).pending,
             concurrency=self._concurrency,
             processes=self._processes,
-            cpus=cpus,
+            cpus=self._cpus,
             smtp_max_connections=self._smtp_max_connections,
-            can_fork=hasattr(os, "fork"),
         )
         self.last_plan = plan
         if self._on_plan is not None:
@@ -352,5 +344,8 @@ class CampaignRunner:
                 )
                 if end is not None and end.needs_owner and self._owner_reason is None:
                     self._owner_reason = end.reason
+                if self._brake is not None and (why := self._brake(campaign.id, state.batches)):
+                    self._owner_reason = self._owner_reason or why  # pipeline.sending.brake
+                    state.stop(why)
                 if progress is not None and state.progress_due():
                     progress(store.counts(campaign))

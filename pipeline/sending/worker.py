@@ -17,8 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.newsletter import Newsletter
+from pipeline.owner.receipts import after_run
 from pipeline.sending.plan import SendPlan
-from pipeline.sending.runner import CampaignRunner
+from pipeline.sending.runner import CampaignRunner, RunResult
+from pipeline.store.ledger import CampaignRecord
+from pipeline.store.models import WaitingFor
+from pipeline.store.stops import StopStore
 
 log = logging.getLogger("pipeline.sending.worker")
 
@@ -57,14 +61,25 @@ class Worker:
         return self._stop.is_set()
 
     def run_once(self) -> WorkerPass:
-        """One pass: run every open campaign until it has no pending rows."""
-        campaigns = self._newsletter.ledger.open_campaigns()
+        """One pass: run every open campaign until it has no pending rows.
+
+        A campaign waiting for its owner (credentials or sender refused, the
+        bounce brake) is left alone: only ``send SLUG --yes`` or ``schedule
+        resume`` answers it, as for the scheduler.
+        """
+        waiting = {
+            campaign_id
+            for campaign_id, stop in StopStore(self._newsletter.sessions).all().items()
+            if stop.waiting_for is WaitingFor.OWNER
+        }
+        campaigns = [c for c in self._newsletter.ledger.open_campaigns() if c.id not in waiting]
         batches = 0
         for campaign in campaigns:
             if self._stop.is_set():
                 break
             self._runner = self._newsletter.runner(functools.partial(_log_plan, campaign.slug))
             result = self._runner.run(campaign)
+            self._after_run(campaign, result)
             batches += result.batches
             c = result.counts
             log.info(
@@ -80,6 +95,28 @@ class Worker:
                 log.warning("campaign %s: %s", c.slug, result.stopped)
                 return WorkerPass(len(campaigns), batches, stopped=result.stopped)
         return WorkerPass(len(campaigns), batches)
+
+    def _after_run(self, campaign: CampaignRecord, result: RunResult) -> None:
+        """What ``send`` does after a run, so a campaign a worker ends is told about too.
+
+        The owner gets the receipt once the campaign ended (at most once per
+        campaign, whoever finishes it: the reservation in ``notifications``
+        decides), or the alert when it waits for them. Only a stop that needs
+        the owner is recorded: a passing fault is retried by this worker's own
+        next pass, not handed to the scheduler's backoff.
+        """
+        newsletter = self._newsletter
+        counts = result.counts
+        stops = StopStore(newsletter.sessions)
+        stop = None
+        if counts.pending == 0:
+            stops.clear(campaign.id)
+        elif result.needs_owner is not None:
+            stop = stops.record(
+                campaign.id, result.needs_owner, newsletter.clock(), needs_owner=True
+            )
+        if newsletter.settings.owner.email:
+            after_run(newsletter, campaign.slug, counts, stop)
 
     def run_forever(self, on_idle: Callable[[], None] | None = None) -> None:
         """Pass after pass, waiting ``poll_seconds`` whenever there is nothing to do."""

@@ -187,6 +187,24 @@ class CampaignStop(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CampaignBrake(Base):
+    """The numbers the owner saw when resuming a campaign the bounce brake stopped.
+
+    From then on the brake judges only what came after (see
+    :mod:`pipeline.sending.brake`); set again at each such resume.
+    """
+
+    __tablename__ = "campaign_brakes"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    sends: Mapped[int] = mapped_column(Integer)
+    bounced: Mapped[int] = mapped_column(Integer)
+    complained: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Delivery(Base):
     """The ledger: one row per (campaign, subscriber), never sent twice."""
 

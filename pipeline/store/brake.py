@@ -1,0 +1,90 @@
+"""The SQL of the bounce brake: one campaign's sends, bounces and complaints, and its baseline.
+
+The rule itself is :mod:`pipeline.sending.brake`. A row counts as a send once
+it ended (``sent``, ``failed``, ``uncertain``); its subscriber as a bounce or
+a complaint when they are now ``bounced`` or ``complained``. Everyone on the
+list was active when the campaign was planned (or added), so a subscriber in
+one of those states among this campaign's sends got there since: by this
+campaign's SMTP reply, a webhook event or a delivery status notification.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.store.models import (
+    CampaignBrake,
+    CampaignStop,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    WaitingFor,
+)
+
+#: How a stop by the brake begins its reason (``pipeline.sending.brake.BrakeTrip.reason``).
+BRAKE_REASON = "bounce brake:"
+
+_ENDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNCERTAIN)
+
+
+def brake_counts(session: Session, campaign_id: int) -> tuple[int, int, int, int]:
+    """(sends, bounced, complained, pending) of one campaign, in one pass over its rows."""
+    ended = Delivery.status.in_(_ENDED)
+    row = session.execute(
+        select(
+            func.count().filter(ended),
+            func.count().filter(and_(ended, Subscriber.status == SubscriberStatus.BOUNCED)),
+            func.count().filter(and_(ended, Subscriber.status == SubscriberStatus.COMPLAINED)),
+            func.count().filter(Delivery.status == DeliveryStatus.PENDING),
+        )
+        .select_from(Delivery)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.campaign_id == campaign_id)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+class BrakeStore:
+    """Counts for the brake, and the ``campaign_brakes`` baselines."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def counts(self, campaign_id: int) -> tuple[int, int, int, int]:
+        """(sends, bounced, complained, pending) now."""
+        with self._sessions() as session:
+            return brake_counts(session, campaign_id)
+
+    def baseline(self, campaign_id: int) -> tuple[int, int, int] | None:
+        """(sends, bounced, complained) when the owner last resumed it after the brake."""
+        with self._sessions() as session:
+            row = session.get(CampaignBrake, campaign_id)
+            return (row.sends, row.bounced, row.complained) if row is not None else None
+
+    def release(self, now: datetime, campaign_id: int | None = None) -> int:
+        """The owner answers the brake: its numbers now become the baseline; how many.
+
+        Only campaigns the brake stopped (waiting for the owner with a brake
+        reason): one campaign (``send SLUG --yes``), or all (``schedule resume``).
+        """
+        with self._sessions.begin() as session:
+            query = select(CampaignStop.campaign_id).where(
+                CampaignStop.waiting_for == WaitingFor.OWNER,
+                CampaignStop.reason.startswith(BRAKE_REASON),
+            )
+            if campaign_id is not None:
+                query = query.where(CampaignStop.campaign_id == campaign_id)
+            braked = list(session.scalars(query))
+            for braked_id in braked:
+                sends, bounced, complained, _ = brake_counts(session, braked_id)
+                row = session.get(CampaignBrake, braked_id)
+                if row is None:
+                    row = CampaignBrake(campaign_id=braked_id)
+                    session.add(row)
+                row.sends, row.bounced, row.complained = sends, bounced, complained
+                row.released_at = now
+            return len(braked)
