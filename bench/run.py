@@ -19,10 +19,13 @@ the default figure meets it:
 - import: rows/s of ``newsletter subscribers import`` run as a command (its
   process start counted) for 100,000 and 1,000,000 rows;
 - memory: peak RSS of a 1,000,000-subscriber campaign run through the ledger
-  with a transport that discards what it is given (a dry run on the real path).
+  with a transport that discards what it is given (a dry run on the real path);
+- catch-up: seconds of the daily catch-up pass planning for 100,000 people at
+  mixed positions in a series, on SQLite and PostgreSQL (``catch_up_bench.py``).
 
 This is a benchmark, not a test: nothing here asserts; the targets are printed
-beside the numbers. ``--scale 0.1`` runs everything at a tenth of the size.
+beside the numbers. ``--scale 0.1`` runs everything at a tenth of the size;
+``--only catch-up`` runs the catch-up rows alone.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from catch_up_bench import TARGET_SECONDS, CatchUpRun, bench_catch_up
 from common import ROOT, SECRET, settings_for, write_csv
 from send_bench import (
     LATENCY,
@@ -154,6 +158,13 @@ def _postgres() -> Any:
     return server
 
 
+def _stop(pg: Any) -> None:
+    """Stop the server of :func:`_postgres` and remove its temporary folder."""
+    if pg is not None:
+        pg.stop()
+        shutil.rmtree(pg.root.parent, ignore_errors=True)
+
+
 def _runs(rates: list[float]) -> str:
     return " / ".join(f"{r:,.0f}" for r in rates)
 
@@ -246,10 +257,51 @@ def _latency_rows(work: Path, audience: int, rows: list[Row]) -> None:
     )
 
 
+def _catch_up_rows(work: Path, people: int, pg: Any, rows: list[Row]) -> None:
+    """The daily catch-up pass over ``people`` at mixed positions: SQLite, then PostgreSQL."""
+    databases = [("SQLite", f"sqlite:///{work / 'catch-up.db'}")]
+    if pg is not None:
+        databases.append(("PostgreSQL", pg.create_database()))
+    for name, url in databases:
+        print(f"catch-up pass on {name} ...", file=sys.stderr)
+        run: CatchUpRun = bench_catch_up(url, people)
+        seconds = " / ".join(f"{s:.2f}" for s in run.seconds)
+        rows.append(
+            Row(
+                f"catch-up pass planning, {people:,} people at mixed positions, {name} "
+                f"(best of {seconds} s)",
+                f"{run.best:.2f} s ({run.planned:,} sends planned)",
+                "-",
+                f"<= {TARGET_SECONDS:.0f} s",
+                run.best <= TARGET_SECONDS,
+            )
+        )
+    if pg is None:
+        rows.append(Row("catch-up pass, PostgreSQL", "not run: PostgreSQL not installed", "-", "-"))
+
+
+def _catch_up_alone(people: int) -> int:
+    """``--only catch-up``: the catch-up rows without the rest of the table."""
+    work = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
+    rows: list[Row] = []
+    pg = _postgres()
+    try:
+        _catch_up_rows(work, people, pg, rows)
+    finally:
+        _stop(pg)
+        shutil.rmtree(work, ignore_errors=True)
+    _print_table(rows)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes")
+    parser.add_argument("--only", choices=["catch-up"], help="run only these rows")
     args = parser.parse_args(argv)
+    catch_up_people = max(1000, int(100_000 * args.scale))
+    if args.only == "catch-up":
+        return _catch_up_alone(catch_up_people)
 
     send_audience = max(1000, int(100_000 * args.scale))
     latency_audience = max(1000, int(50_000 * args.scale))
@@ -272,9 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         pg = _postgres()
         try:
             _send_rounds(work, send_audience, pg, rows)
+            _catch_up_rows(work, catch_up_people, pg, rows)
         finally:
-            if pg is not None:
-                pg.stop()
+            _stop(pg)
         _latency_rows(work, latency_audience, rows)
         folder = work
         for size, target in zip(import_sizes, import_targets, strict=True):

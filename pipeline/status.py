@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.events import event_counts
 from pipeline.newsletter import Newsletter
+from pipeline.store.catch_up import catch_up_counts
 from pipeline.store.reports import CampaignReport
 from pipeline.store.stops import StopRecord, StopStore
 
@@ -28,4 +29,13 @@ def campaign_status(
     extra = event_counts(newsletter.sessions, campaign.id) if campaign else {}
     stop = stops.get(counts.slug)
     zone = newsletter.settings.schedule.tz
-    return {**report.as_dict(), **extra, "stopped": stop.as_dict(zone) if stop else None}
+    # Catch-up sends are rows of the article's own campaign (in the counts
+    # above too); this says how many came that way.
+    caught = catch_up_counts(newsletter.sessions).get(campaign.id) if campaign else None
+    catch_up = {"planned": caught.planned if caught else 0, "sent": caught.sent if caught else 0}
+    return {
+        **report.as_dict(),
+        **extra,
+        "stopped": stop.as_dict(zone) if stop else None,
+        "catch_up": catch_up,
+    }

@@ -19,6 +19,7 @@ from pipeline.cli.app import _open, _print_json, app, err, out
 from pipeline.errors import PipelineError
 from pipeline.newsletter import Newsletter
 from pipeline.sending.runner import CampaignRunner
+from pipeline.store.catch_up import campaign_ids_by_slug, catch_up_counts
 from pipeline.store.ledger import CampaignCounts
 from pipeline.store.reports import CampaignReport
 from pipeline.store.stops import StopStore
@@ -207,6 +208,10 @@ def status(
     # Why a campaign stopped with rows pending, and whether it waits for a retry or the owner.
     stops = {stop.slug: stop for stop in StopStore(newsletter.sessions).all().values()}
     zone = newsletter.settings.schedule.tz
+    # Catch-up sends are rows of the article's own campaign (counted in the table too).
+    by_id = catch_up_counts(newsletter.sessions)
+    ids = campaign_ids_by_slug(newsletter.sessions)
+    caught_up = {slug: by_id[cid] for slug, cid in ids.items() if cid in by_id}
     if as_json:
         from pipeline.status import campaign_status
 
@@ -220,5 +225,7 @@ def status(
     for report in reports:
         if report.counts.slug in stops:
             print(stops[report.counts.slug].describe(zone))
+        if line := status_view.catch_up_line(caught_up, report):
+            print(line)
         for line in status_view.detail_lines(report):
             print(line)  # plain: never wrapped, so a slug is never broken

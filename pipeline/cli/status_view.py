@@ -15,6 +15,7 @@ from datetime import datetime
 from rich.table import Table
 
 from pipeline.sending.transports.base import RETRYABLE_FAILURES
+from pipeline.store.catch_up import CatchUpCount
 from pipeline.store.ledger import CampaignCounts
 from pipeline.store.reports import CampaignReport, FailureReason, InFlight
 
@@ -87,3 +88,15 @@ def detail_lines(report: CampaignReport) -> list[str]:
     """Everything below the table for one campaign: rows in flight, then failure reasons."""
     slug = report.counts.slug
     return in_flight_lines(slug, report.in_flight) + failure_lines(slug, report.failures)
+
+
+def catch_up_line(caught_up: dict[str, CatchUpCount], report: CampaignReport) -> str | None:
+    """``SLUG: catch-up: SENT sent of PLANNED`` below the table, for a campaign that has any.
+
+    Those rows are in the table's counts too: a catch-up send is a row of the
+    article's own campaign, so this says how many of them came that way.
+    """
+    count = caught_up.get(report.counts.slug)
+    if count is None:
+        return None
+    return f"{report.counts.slug}: catch-up: {count.sent} sent of {count.planned}"

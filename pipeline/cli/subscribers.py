@@ -1,17 +1,18 @@
-"""The ``newsletter subscribers`` group: import, add, remove, forget (erase), list
-and export the subscriber list.
+"""The ``newsletter subscribers`` group: import, add, remove, forget (erase), list,
+show one person and export the subscriber list.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, TextColumn
 
 from pipeline.cli.app import _open, _print_json, _table, err, out
+from pipeline.errors import NotFoundError
 from pipeline.newsletter import Newsletter
 from pipeline.sending.welcome import prepare_welcome, send_welcomes
 from pipeline.subscribers import (
@@ -23,6 +24,7 @@ from pipeline.subscribers import (
     remove_subscriber,
     to_json_dict,
 )
+from pipeline.subscribers.profile import subscriber_profile
 
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
 
@@ -131,6 +133,74 @@ def subscribers_list(
     for r in records:
         table.add_row(r.email, r.first_name or "", r.last_name or "", r.status, ";".join(r.tags))
     out.print(table)
+
+
+@subscribers_app.command("show")
+def subscribers_show(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument()],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """One person: status, consent, and per series the parts received and the next one."""
+    profile = subscriber_profile(_open(ctx), email)
+    if profile is None:
+        raise NotFoundError(f"{email}: no subscriber with this address")
+    if as_json:
+        _print_json(profile.as_dict())
+        return
+    # Plain prints: addresses, slugs and times are never wrapped or marked up.
+    for line in _profile_lines(profile.as_dict()):
+        print(line)
+
+
+def _profile_lines(shown: dict[str, Any]) -> list[str]:
+    """``subscribers show`` for a person: the --json object, one fact per line."""
+    name = " ".join(filter(None, (shown["first_name"], shown["last_name"])))
+    lines = [f"{shown['email']}{f' ({name})' if name else ''}: {shown['status']}"]
+    consent = shown["consent"]
+    lines.append(f"  subscribed: {consent['subscribed_at']} (source: {consent['source'] or '-'})")
+    if consent["consent_at"]:
+        ip = f", from {consent['consent_ip']}" if consent["consent_ip"] else ""
+        lines.append(
+            f"  consent: confirmed {consent['consent_at']}"
+            f" via {consent['consent_source'] or '-'}{ip}"
+        )
+    if consent["confirm_sent_at"]:
+        lines.append(f"  confirmation email sent: {consent['confirm_sent_at']}")
+    if consent["unsubscribed_at"]:
+        lines.append(f"  unsubscribed: {consent['unsubscribed_at']}")
+    if shown["tags"]:
+        lines.append(f"  tags: {';'.join(shown['tags'])}")
+    for series in shown["series"]:
+        track = "catch-up on" if series["catch_up"] else "catch-up off"
+        lines.append(f"{series['series']} ({track}):")
+        lines.extend(f"  {_received_line(r)}" for r in series["received"])
+        if not series["received"]:
+            lines.append("  nothing received yet")
+        upcoming = series["next"]
+        if upcoming is None:
+            lines.append("  next: nothing planned")
+        else:
+            how = "on their catch-up track" if upcoming["via"] == "catch-up" else "live"
+            lines.append(
+                f"  next: part {upcoming['part']} {upcoming['slug']}, {how},"
+                f" {upcoming['at'] or 'no date planned yet'}"
+            )
+    if shown["other"]:
+        lines.append("other emails:")
+        lines.extend(f"  {_received_line(r)}" for r in shown["other"])
+    return lines
+
+
+def _received_line(row: dict[str, Any]) -> str:
+    part = f"part {row['part']} " if row["part"] is not None else ""
+    if row["sent_at"]:
+        when = f"{row['state']} {row['sent_at']}"
+    elif row["catch_up_at"]:  # not sent (yet): the slot it was planned for
+        when = f"{row['state']}, planned for {row['catch_up_at']}"
+    else:
+        when = row["state"]
+    return f"{part}{row['slug']} ({row['via']}): {when}"
 
 
 @subscribers_app.command("export")
