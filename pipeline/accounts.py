@@ -12,6 +12,7 @@ the first owner, and its nonce is recorded when it does.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -46,9 +47,14 @@ class AccountError(PipelineError, ValueError):
 
 
 _hasher = PasswordHasher()
-#: Verified against when no account has the address, so a wrong address and a
-#: wrong password take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when no account has the address, so a wrong address and a
+    wrong password take the same time. Made on first use, not at import: an
+    Argon2 hash costs ~0.1 s, and every ``newsletter`` command imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def check_password(password: str) -> None:
@@ -86,7 +92,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD:
         return False
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -3,69 +3,33 @@
 ``newsletter preflight``, ``send`` and each scheduled firing run the same
 checks (see :func:`run_preflight`): the sender domain's DNS, the web side, the
 rendered email and its links. Only a ``fail`` blocks a send.
+
+``run_preflight`` and ``clear_cache`` are loaded on first use: every
+``newsletter`` command imports this package (the CLI registers ``preflight``),
+and their modules import dnspython and checkdmarc, ~0.5 s of start-up that
+``subscribers import`` and the rest do not need.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pipeline.links import unsubscribe_url
-from pipeline.preflight.dns import clear_cache, dns_checks
-from pipeline.preflight.email import collect, email_checks
-from pipeline.preflight.links import link_checks, link_targets
-from pipeline.preflight.report import Check, PreflightReport, Status, warned
-from pipeline.preflight.web import web_checks
+from pipeline.preflight.report import Check, PreflightReport, Status
 
 if TYPE_CHECKING:
-    from pipeline.newsletter import Newsletter
+    from pipeline.preflight.dns import clear_cache
+    from pipeline.preflight.run import run_preflight
 
 __all__ = ["Check", "PreflightReport", "Status", "clear_cache", "run_preflight"]
 
-SAMPLE_ADDRESS = "subscriber@example.com"
 
+def __getattr__(name: str) -> Any:
+    if name == "run_preflight":
+        from pipeline.preflight.run import run_preflight
 
-def _default_slug(newsletter: Newsletter) -> str | None:
-    """The next due article, else the first in the queue, else none."""
-    due = newsletter.next_due()
-    if due is not None:
-        return due.slug
-    queue = newsletter.queue()
-    return queue[0].slug if queue else None
+        return run_preflight
+    if name == "clear_cache":
+        from pipeline.preflight.dns import clear_cache
 
-
-def run_preflight(
-    newsletter: Newsletter,
-    slug: str | None = None,
-    *,
-    links: bool = True,
-    web: bool = True,
-) -> PreflightReport:
-    """Every check for ``slug`` (default: the next article to go out)."""
-    settings = newsletter.settings
-    checks: list[Check] = list(dns_checks(settings))
-    if web:
-        checks.extend(web_checks(settings.web.base_url, timeout=settings.preflight.link_timeout))
-    slug = slug or _default_slug(newsletter)
-    if slug is None:
-        checks.append(
-            warned("email", "Email", "no queued article: the email itself was not checked")
-        )
-        return PreflightReport(slug=None, checks=tuple(checks))
-    issue = newsletter.render(slug)
-    # A real signed link, so the size counted is the size a subscriber gets.
-    token = newsletter.signer.issue("unsubscribe", 0, SAMPLE_ADDRESS)
-    values = {
-        "first_name": settings.email.first_name_fallback,
-        "unsubscribe_url": unsubscribe_url(settings.web.base_url, token),
-    }
-    checks.extend(email_checks(issue, values))
-    if links:
-        html_links = collect(issue.html).links
-        checks.extend(
-            link_checks(
-                link_targets(html_links),
-                timeout=settings.preflight.link_timeout,
-                total=settings.preflight.links_total_timeout,
-            )
-        )
-    return PreflightReport(slug=slug, checks=tuple(checks))
+        return clear_cache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

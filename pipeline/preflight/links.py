@@ -19,6 +19,11 @@ WORKERS = 8
 _HEADERS = {"User-Agent": "newsletter-pipeline preflight (link check)"}
 
 
+def http_client(timeout: float, *, follow_redirects: bool = False) -> httpx.Client:
+    """The HTTP client of preflight's web checks: a timeout per request, our User-Agent."""
+    return httpx.Client(timeout=timeout, follow_redirects=follow_redirects, headers=_HEADERS)
+
+
 def _probe(client: httpx.Client, url: str) -> str | None:
     """None when the link answers 2xx/3xx, else what went wrong."""
     try:
@@ -52,7 +57,7 @@ def link_checks(urls: list[str], *, timeout: float, total: float) -> tuple[Check
     problems: dict[str, str] = {}
     not_done: set[concurrent.futures.Future[str | None]] = set()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS)
-    client = httpx.Client(timeout=timeout, follow_redirects=False, headers=_HEADERS)
+    client = http_client(timeout)
     try:
         futures = {pool.submit(_probe, client, url): url for url in urls}
         done, not_done = concurrent.futures.wait(futures, timeout=total)

@@ -11,14 +11,22 @@ database code at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
+from pipeline.store.models import (
+    LEFT_STATUSES,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 from pipeline.tokens import TokenClaims
 
 
@@ -29,10 +37,34 @@ def find(session: Session, address: str) -> Subscriber | None:
 
 def find_many(session: Session, addresses: Iterable[str]) -> dict[str, Subscriber]:
     """The subscribers stored under these addresses, by address."""
-    wanted = list(addresses)
+    wanted = _present(session, list(addresses))
+    if not wanted:
+        return {}
     return {
         s.email: s for s in session.scalars(select(Subscriber).where(Subscriber.email.in_(wanted)))
     }
+
+
+def _present(session: Session, addresses: list[str]) -> list[str]:
+    """On SQLite, those of ``addresses`` that are stored; elsewhere all of them.
+
+    An import asks for a thousand addresses a chunk, and usually finds none:
+    building the ORM's IN list costs several µs an address, a plain query a fraction.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or not addresses:
+        return addresses
+    session.flush()  # as the ORM query would (autoflush): see this session's own rows
+    found: list[str] = []
+    for start in range(0, len(addresses), _IN_CHUNK):
+        chunk = addresses[start : start + _IN_CHUNK]
+        statement = f"SELECT email FROM subscribers WHERE email IN ({','.join('?' * len(chunk))})"
+        found.extend(email for (email,) in connection.exec_driver_sql(statement, tuple(chunk)))
+    return found
+
+
+#: Addresses per IN list: well under SQLite's limit of bound values (32766; 999 before 3.32).
+_IN_CHUNK = 500
 
 
 def page(
@@ -52,11 +84,101 @@ def add(session: Session, subscriber: Subscriber) -> Subscriber:
     return subscriber
 
 
-def insert_many(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert new subscribers given as column values."""
-    if rows:
-        # One bulk INSERT per chunk: several times faster than ORM objects.
-        session.execute(insert(Subscriber), rows)
+class NewSubscriber(NamedTuple):
+    """The values of one subscriber an import adds that differ from row to row."""
+
+    email: str
+    first_name: str | None
+    last_name: str | None
+    status: SubscriberStatus
+    tags: tuple[str, ...]
+    fields: Mapping[str, str]
+
+
+#: What :func:`insert_many` writes, in the order of its statement's placeholders.
+_NEW_COLUMNS = (
+    "email", "first_name", "last_name", "status", "tags", "fields",
+    "source", "created_at", "updated_at", "unsubscribed_at",
+)  # fmt: skip
+_INSERT = f"INSERT INTO {Subscriber.__tablename__} ({', '.join(_NEW_COLUMNS)}) VALUES "
+_VALUES = f"({', '.join('?' * len(_NEW_COLUMNS))})"
+#: Rows per INSERT on SQLite: 99 x 10 values stays under its oldest limit (999 bound values).
+_ROWS_PER_INSERT = 99
+
+
+def insert_many(
+    session: Session, rows: Sequence[NewSubscriber], *, source: str, now: datetime
+) -> None:
+    """Insert new subscribers, created at ``now`` (and unsubscribed then, if they arrive left).
+
+    SQLAlchemy's bulk insert converts every value of every row through its
+    column type (~30 µs a row: half of a large import). On SQLite each
+    *distinct* value is converted once here, with the same column types'
+    processors (so what is stored is byte for byte what the ORM stores), and
+    the rows go in multi-row ``INSERT ... VALUES (...), (...)`` statements,
+    which SQLite runs about twice as fast as ``executemany``'s one row at a
+    time. Other databases keep the bulk insert.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    table = Subscriber.__table__
+    columns = {name: table.c[name] for name in _NEW_COLUMNS}
+    as_given = ("email", "first_name", "last_name", "source")
+    plain = all(_bind(columns[name], dialect) is _unchanged for name in as_given)
+    if dialect.name != "sqlite" or dialect.paramstyle != "qmark" or not plain:
+        session.execute(
+            insert(Subscriber),
+            [
+                {
+                    **row._asdict(),
+                    "tags": list(row.tags),
+                    "fields": dict(row.fields),
+                    "source": source,
+                    "created_at": now,
+                    "updated_at": now,
+                    "unsubscribed_at": now if row.status in LEFT_STATUSES else None,
+                }
+                for row in rows
+            ],
+        )
+        return
+    tags_value = _bind(columns["tags"], dialect)
+    fields_value = _bind(columns["fields"], dialect)
+    statuses = {s: _bind(columns["status"], dialect)(s) for s in SubscriberStatus}
+    stamp = _bind(columns["created_at"], dialect)(now)
+    left = {s: stamp if s in LEFT_STATUSES else None for s in SubscriberStatus}
+    no_fields = fields_value({})
+    tags_seen: dict[tuple[str, ...], Any] = {}  # an import's rows share few tag sets
+    values: list[Any] = []  # row after row, flat
+    for row in rows:
+        tags = tags_seen.get(row.tags)
+        if tags is None:
+            tags = tags_seen[row.tags] = tags_value(list(row.tags))
+        fields = fields_value(dict(row.fields)) if row.fields else no_fields
+        status = row.status
+        # fmt: off
+        values += (
+            row.email, row.first_name, row.last_name, statuses[status], tags, fields,
+            source, stamp, stamp, left[status],
+        )
+        # fmt: on
+    step = _ROWS_PER_INSERT * len(_NEW_COLUMNS)
+    for start in range(0, len(values), step):
+        batch = values[start : start + step]
+        statement = _INSERT + ", ".join([_VALUES] * (len(batch) // len(_NEW_COLUMNS)))
+        connection.exec_driver_sql(statement, tuple(batch))
+
+
+def _bind(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """The function the column's type converts a Python value with, for this database."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else _unchanged
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def suppress_pending(session: Session, subscriber_ids: list[int]) -> None:

@@ -28,7 +28,8 @@ from pipeline.errors import InvalidAddressError
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PLAIN = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})")
-_SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)
 
 #: How an RFC 2047 encoded-word starts; never part of an address we accept.
 ENCODED_WORD = "=?"
@@ -74,10 +75,10 @@ def fast_normalize(raw: str) -> str | None:
     if len(local) > 64 or len(raw) > 254 or len(domain) > 253:
         return None
     lowered = domain.lower()
-    labels = lowered.split(".")
     # Punycode and "ab--" labels need IDNA rules; special-use names are refused.
-    if any(label[2:4] == "--" for label in labels):
+    # (Tested in this order because it is cheapest for the common address.)
+    if "--" in lowered and any(label[2:4] == "--" for label in lowered.split(".")):
         return None
-    if labels[-1] in _SPECIAL or any(lowered.endswith("." + name) for name in _SPECIAL):
+    if lowered.rpartition(".")[2] in _SPECIAL or lowered.endswith(_SPECIAL_SUFFIXES):
         return None
     return raw.lower()

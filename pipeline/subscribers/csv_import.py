@@ -11,7 +11,9 @@ written.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from pipeline.store import subscribers as stored
 from pipeline.store.db import refresh_statistics
 from pipeline.store.models import LEFT_STATUSES, SubscriberStatus, utcnow
 from pipeline.store.welcome import enrol_addresses
+from pipeline.subscribers.addresses import fast_normalize
 from pipeline.subscribers.erasure import erased_reason
 from pipeline.subscribers.errors import CsvError
 from pipeline.subscribers.records import ImportReport
@@ -67,6 +70,13 @@ class _Header:
     status: int | None
     custom: tuple[tuple[int, str], ...]
     width: int
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        """email, first_name, last_name, tags, status; a missing one reads cell ``width``,
+        which :func:`_parse_row` keeps blank."""
+        known = (self.email, self.first_name, self.last_name, self.tags, self.status)
+        return tuple(self.width if index is None else index for index in known)
 
 
 def import_csv(
@@ -151,13 +161,14 @@ def import_csv(
                 line_before = reader.line_num
                 continue
             line_before = reader.line_num
-            if not any(cell.strip() for cell in cells):
+            if not "".join(cells).strip():
                 continue  # blank lines, and Excel's rows of bare delimiters
             if header is None:
                 header = _parse_header(cells, path, line)
+                columns = header.columns
                 continue
             rows_read += 1
-            parsed = _parse_row(cells, header, delimiter)
+            parsed = _parse_row(cells, header, columns, delimiter)
             if isinstance(parsed, str):
                 problems.append(Problem(path, line, parsed))
                 continue
@@ -205,6 +216,14 @@ def _check_utf8(path: Path) -> None:
     """Raise :class:`CsvError` naming the first line that is not UTF-8."""
     try:
         with path.open("rb") as raw:
+            try:  # whole blocks: ~10x faster than line by line
+                decoder = codecs.getincrementaldecoder("utf-8")()
+                while block := raw.read(1 << 20):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+                return
+            except UnicodeDecodeError:
+                raw.seek(0)  # read again by line, for the line number and the reason
             # Splitting bytes on b"\n" is safe: UTF-8 never uses 0x0A inside a character.
             for number, line in enumerate(raw, start=1):
                 try:
@@ -264,43 +283,53 @@ def _parse_header(cells: list[str], path: Path, line: int) -> _Header:
     )
 
 
-def _parse_row(cells: list[str], header: _Header, delimiter: str) -> Row | str:
-    """The row's values, or the reason it is rejected."""
-    if any(cell.strip() for cell in cells[header.width :]):
-        return (
-            f"{len(cells)} values but the header has {header.width} columns"
-            f" (an unquoted {delimiter!r} inside a value?)"
-        )
-
-    def cell(index: int | None) -> str:
-        return cells[index].strip() if index is not None and index < len(cells) else ""
-
-    raw_email = cell(header.email)
+def _parse_row(
+    cells: list[str], header: _Header, columns: tuple[int, ...], delimiter: str
+) -> Row | str:
+    """The row's values, or the reason it is rejected (``columns``: ``header.columns``)."""
+    width = header.width
+    if len(cells) > width:
+        if any(cell.strip() for cell in cells[width:]):
+            return (
+                f"{len(cells)} values but the header has {width} columns"
+                f" (an unquoted {delimiter!r} inside a value?)"
+            )
+    else:
+        # Short rows (trailing cells left out) read as blank, and so does cell
+        # ``width``, where the columns the header lacks point (one row: ~1 µs).
+        cells = cells + [""] * (width + 1 - len(cells))
+    at_email, at_first, at_last, at_tags, at_status = columns
+    raw_email = cells[at_email].strip()
     if not raw_email:
         return "no email address"
-    try:
-        email = normalize_email(raw_email)
-    except InvalidAddressError as error:
-        return str(error)
-    first, last = cell(header.first_name) or None, cell(header.last_name) or None
-    for name in (first, last):
-        if name is not None and len(name) > MAX_NAME_LENGTH:
-            return f"name longer than {MAX_NAME_LENGTH} characters"
+    # A plain address (nearly all) needs only the fast path normalize_email tries first.
+    email = fast_normalize(raw_email)
+    if email is None:
+        try:
+            email = normalize_email(raw_email)
+        except InvalidAddressError as error:
+            return str(error)
+    first, last = cells[at_first].strip() or None, cells[at_last].strip() or None
+    if len(first or "") > MAX_NAME_LENGTH or len(last or "") > MAX_NAME_LENGTH:
+        return f"name longer than {MAX_NAME_LENGTH} characters"
     status: SubscriberStatus | None = None
-    if raw_status := cell(header.status).lower():
+    if raw_status := cells[at_status].strip().lower():
         try:
             status = SubscriberStatus(raw_status)
         except ValueError:
             allowed = ", ".join(s.value for s in SubscriberStatus)
             return f"unknown status {raw_status!r} (expected one of: {allowed})"
-    return Row(
-        email=email,
-        first_name=first,
-        last_name=last,
-        tags=clean_tags(cell(header.tags).split(";")),
-        fields={name: value for index, name in header.custom if (value := cell(index))},
-        status=status,
-    )
+    fields: dict[str, str] = {}
+    if header.custom:  # a comprehension costs ~0.3 µs a row even when there is nothing
+        fields = {name: value for index, name in header.custom if (value := cells[index].strip())}
+    # Positional: email, first_name, last_name, tags, fields, status (faster, once a row).
+    return Row(email, first, last, _tags(cells[at_tags].strip()), fields, status)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tags(cell: str) -> tuple[str, ...]:
+    """The tags of a ``tags`` cell; cached, since a file's rows repeat a few tag sets."""
+    return clean_tags(cell.split(";"))
 
 
 def _write_chunk(
@@ -333,26 +362,14 @@ def _apply_chunk(session: Session, rows: list[Row], source: str) -> dict[str, Ou
     existing = stored.find_many(session, [row.email for row in rows])
     outcomes: dict[str, Outcome] = {}
     leaving: list[int] = []
-    new_rows: list[dict[str, object]] = []
+    new_rows: list[stored.NewSubscriber] = []
     now = utcnow()
     for row in rows:
         subscriber = existing.get(row.email)
         if subscriber is None:
             status = row.status or SubscriberStatus.ACTIVE
-            new_rows.append(
-                {
-                    "email": row.email,
-                    "first_name": row.first_name,
-                    "last_name": row.last_name,
-                    "status": status,
-                    "tags": list(row.tags),
-                    "fields": dict(row.fields),
-                    "source": source,
-                    "created_at": now,
-                    "updated_at": now,
-                    "unsubscribed_at": now if status in LEFT_STATUSES else None,
-                }
-            )
+            new = (row.email, row.first_name, row.last_name, status, row.tags, row.fields)
+            new_rows.append(stored.NewSubscriber(*new))
             outcomes[row.email] = "added"
         elif subscriber.status in LEFT_STATUSES:
             outcomes[row.email] = "kept_left"
@@ -365,6 +382,6 @@ def _apply_chunk(session: Session, rows: list[Row], source: str) -> dict[str, Ou
                 leaving.append(subscriber.id)
                 changed = True
             outcomes[row.email] = "updated" if changed else "unchanged"
-    stored.insert_many(session, new_rows)
+    stored.insert_many(session, new_rows, source=source, now=now)
     stored.suppress_pending(session, leaving)
     return outcomes

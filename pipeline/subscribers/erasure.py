@@ -26,7 +26,8 @@ DIGEST_LENGTH = 64
 def erasure_digest(secret_key: str, address: str) -> str:
     """The digest kept for a normalized ``address`` (hex HMAC-SHA256)."""
     message = _PURPOSE + address.encode("utf-8")
-    return hmac.new(secret_key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    # hmac.digest: the same HMAC in one C call (an import digests every address).
+    return hmac.digest(secret_key.encode("utf-8"), message, hashlib.sha256).hex()
 
 
 def erased_reason() -> str:
