@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint install clean bench
 
-$(STAMP): pyproject.toml
+# package.json holds test-only tools from npm (axe-core, run inside Chromium by the browser tests).
+$(STAMP): pyproject.toml $(wildcard package-lock.json)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	if [ -f package.json ]; then npm ci --no-audit --no-fund; fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict pipeline
 
 clean:
-	rm -rf $(VENV) outbox newsletter.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules outbox newsletter.db .pytest_cache .mypy_cache .ruff_cache
 
 ## bench: print the performance table (render, send vs. raw ceiling, import, memory)
 bench: $(STAMP)

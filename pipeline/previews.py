@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import PipelineError
-from pipeline.render import Personalizer
+from pipeline.render import Personalizer, RenderedIssue
 from pipeline.render.message import OutgoingEmail, build_message, new_message_id
 from pipeline.sending.transports import CampaignMessage, Outcome, make_transport
 from pipeline.sending.transports.outbox import write_atomically
@@ -21,6 +21,10 @@ from pipeline.subscribers import normalize_email
 
 if TYPE_CHECKING:
     from pipeline.newsletter import Newsletter
+
+
+#: Who a preview is addressed to (a reserved example domain: it reaches no one).
+SAMPLE_ADDRESS = "subscriber@example.com"
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,18 @@ class PreviewFiles:
     eml: Path
 
 
+def preview_parts(newsletter: Newsletter, issue: RenderedIssue) -> tuple[str, str]:
+    """The issue's HTML and text parts as a sample subscriber gets them."""
+    recipient = newsletter.sample_recipient(SAMPLE_ADDRESS)
+    personalizer = Personalizer(issue)
+    return personalizer.html(recipient.values()), personalizer.text(recipient.values())
+
+
 def write_preview(newsletter: Newsletter, slug: str, out_dir: Path) -> PreviewFiles:
     """Write ``SLUG.html``, ``SLUG.txt`` and ``SLUG.eml`` as a subscriber would get them."""
     issue = newsletter.render(slug)
-    recipient = newsletter.sample_recipient("subscriber@example.com")
-    personalizer = Personalizer(issue)
-    html = personalizer.html(recipient.values())
-    text = personalizer.text(recipient.values())
+    recipient = newsletter.sample_recipient(SAMPLE_ADDRESS)
+    html, text = preview_parts(newsletter, issue)
     sender = newsletter.sender()
     email = OutgoingEmail(
         sender=sender,

@@ -1,7 +1,7 @@
 """``newsletter schedule``: one-off sends, the recurring schedule's next firings, pause.
 
     newsletter schedule SLUG --at "YYYY-MM-DD HH:MM[:SS]"   one-off send (clinic time)
-    newsletter schedule list [--json] [--count N]            what fires next
+    newsletter schedule list [--json] [--count N]            what fires next (and catch-up sends)
     newsletter schedule cancel SLUG                          drop a pending one-off
     newsletter schedule pause | resume                       hold / release every firing
 
@@ -27,7 +27,9 @@ from pipeline.errors import PipelineError
 from pipeline.newsletter import Newsletter
 from pipeline.owner.hold import hold_note
 from pipeline.schedule.catch_up import grace_seconds
+from pipeline.schedule.catch_up_outlook import OUTLOOK_DAYS, CatchUpDue, catch_up_outlook
 from pipeline.schedule.triggers import recurring_trigger
+from pipeline.sending.brake import Brake
 from pipeline.store.holds import Hold, HoldStore
 from pipeline.store.oneoffs import OneOffSend, OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore, SchedulerStatus
@@ -62,8 +64,10 @@ schedule_app = typer.Typer(
 )
 
 
-def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
+def parse_local_time(text: str, tz: ZoneInfo, label: str = "--at") -> datetime:
     """``YYYY-MM-DD HH:MM[:SS]`` on the clinic's clock, as an aware datetime.
+
+    ``label`` names the input in errors (the CLI's option, the dashboard's field).
 
     A time the clocks skip (the spring-forward gap) is an error; a time they
     repeat (falling back) means the first of the two.
@@ -77,12 +81,13 @@ def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
             continue
     else:
         raise PipelineError(
-            f'--at {text!r}: expected "YYYY-MM-DD HH:MM" or "YYYY-MM-DD HH:MM:SS" ({tz.key} time)'
+            f'{label} {text!r}: expected "YYYY-MM-DD HH:MM" or "YYYY-MM-DD HH:MM:SS"'
+            f" ({tz.key} time)"
         )
     local = naive.replace(tzinfo=tz)
     if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
         raise PipelineError(
-            f"--at {text!r}: {naive:%Y-%m-%d %H:%M:%S} does not exist in {tz.key}"
+            f"{label} {text!r}: {naive:%Y-%m-%d %H:%M:%S} does not exist in {tz.key}"
             " (the clocks go forward then); pick another time"
         )
     return local
@@ -101,6 +106,8 @@ class ScheduleListing:
     firings: list[Firing]
     #: Firings the owner held from a heads-up (nothing is sent at them).
     holds: list[Hold] = field(default_factory=list)
+    #: Catch-up sends the next days' passes would plan (no live issue simulated).
+    catch_up: list[CatchUpDue] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """The shape of ``schedule list --json``."""
@@ -108,6 +115,9 @@ class ScheduleListing:
 
         def local(moment: datetime | None) -> str | None:
             return moment.astimezone(tz).isoformat() if moment else None
+
+        held = {h.firing_at for h in self.holds}
+        one_offs = {(one.at, one.slug) for one in self.one_offs}
 
         return {
             "cron": self.cron,
@@ -126,10 +136,27 @@ class ScheduleListing:
                 {"slug": one.slug, "at": local(one.at), "status": one.status.value}
                 for one in self.one_offs
             ],
-            "next_firings": [{"at": local(f.at), "slug": f.slug} for f in self.firings],
+            "next_firings": [
+                {"at": local(f.at), "slug": f.slug, "held": f.at in held} for f in self.firings
+            ],
             "held_firings": [
-                {"at": local(h.firing_at), "slug": h.slug, "held_at": local(h.held_at)}
+                {
+                    "at": local(h.firing_at),
+                    "slug": h.slug,
+                    "held_at": local(h.held_at),
+                    "one_off": (h.firing_at, h.slug) in one_offs,
+                }
                 for h in self.holds
+            ],
+            "catch_up_sends": [
+                {
+                    "at": local(c.at),
+                    "series": c.series,
+                    "part": c.part,
+                    "slug": c.slug,
+                    "people": c.people,
+                }
+                for c in self.catch_up
             ],
         }
 
@@ -155,6 +182,7 @@ def schedule_listing(newsletter: Newsletter, count: int = 5) -> ScheduleListing:
         one_offs=pending,
         firings=firings,
         holds=HoldStore(newsletter.sessions).in_force(),
+        catch_up=catch_up_outlook(newsletter),
     )
 
 
@@ -162,6 +190,24 @@ def _newsletter(ctx: typer.Context) -> Newsletter:
     # The root command keeps --config on its context object (cli.CliState).
     config = getattr(ctx.find_root().obj, "config", None)
     return Newsletter(load_settings(find_config(config)))
+
+
+def add_one_off(newsletter: Newsletter, slug: str, at: str, label: str = "--at") -> OneOffSend:
+    """Set SLUG's one-off send at ``at`` (clinic time), refusing what could never go out.
+
+    The command and the dashboard's Schedule page both call this, so they
+    refuse the same things: a time past, a draft, an article already sent.
+    """
+    when = parse_local_time(at, newsletter.settings.schedule.tz, label)
+    now = newsletter.clock()
+    if when <= now:
+        raise PipelineError(f"{label} {at!r}: {when.isoformat()} is in the past")
+    article = newsletter.article(slug)
+    if article.status == "draft":
+        raise PipelineError(f"{article.path}: is a draft; set status: queued to schedule it")
+    if slug in newsletter.ledger.sent_slugs():
+        raise PipelineError(f"{slug}: already sent (or being sent); nothing is sent twice")
+    return OneOffStore(newsletter.sessions).schedule(slug, when, now)
 
 
 @schedule_app.command(_ADD, hidden=True)
@@ -181,16 +227,8 @@ def schedule_add(
         )
     newsletter = _newsletter(ctx)
     tz = newsletter.settings.schedule.tz
-    when = parse_local_time(at, tz)
+    one = add_one_off(newsletter, slug, at)
     now = newsletter.clock()
-    if when <= now:
-        raise PipelineError(f"--at {at!r}: {when.isoformat()} is in the past")
-    article = newsletter.article(slug)
-    if article.status == "draft":
-        raise PipelineError(f"{article.path}: is a draft; set status: queued to schedule it")
-    if slug in newsletter.ledger.sent_slugs():
-        raise PipelineError(f"{slug}: already sent (or being sent); nothing is sent twice")
-    one = OneOffStore(newsletter.sessions).schedule(slug, when, now)
     print(f"{slug}: one-off send at {one.at.astimezone(tz).isoformat()}")
     state = SchedulerStateStore(newsletter.sessions).status()
     if state.paused:
@@ -231,6 +269,15 @@ def schedule_list(
         print(f"  {firing['at']}  {firing['slug'] or '(nothing queued)'}")
     for hold in listing.holds:
         print(f"HELD: {hold_note(newsletter, hold)}")
+    held = "; held while paused" if listing.state.paused else ""
+    print(f"Catch-up sends (next {OUTLOOK_DAYS} days, if no live issue moves them{held}):")
+    for send in data["catch_up_sends"]:  # type: ignore[attr-defined]
+        print(
+            f"  {send['at']}  {send['series']} part {send['part']} ({send['slug']}):"
+            f" {send['people']} {'person' if send['people'] == 1 else 'people'}"
+        )
+    if not listing.catch_up:
+        print("  (none)")
 
 
 @schedule_app.command("cancel")
@@ -241,6 +288,29 @@ def schedule_cancel(
     if not OneOffStore(_newsletter(ctx).sessions).cancel(slug):
         raise PipelineError(f"{slug}: no pending one-off send to cancel")
     print(f"{slug}: one-off send cancelled")
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What resuming the schedule changed."""
+
+    changed: bool  # it was paused
+    released: int  # held firings released
+    owner_waits: list[str]  # campaigns no longer waiting for the owner
+
+
+def resume_schedule(newsletter: Newsletter) -> Resumed:
+    """Unpause, release every held firing and every campaign waiting for the owner.
+
+    One function for ``schedule resume`` and the dashboard's Resume button, so
+    "resume" means the same wherever the owner says it.
+    """
+    now = newsletter.clock()
+    changed = SchedulerStateStore(newsletter.sessions).set_paused(False, now)
+    released = HoldStore(newsletter.sessions).release_all(now)
+    Brake.of(newsletter.settings.sending, newsletter.sessions).release(now)  # after a look
+    waits = StopStore(newsletter.sessions).release_owner_waits(now)
+    return Resumed(changed=changed, released=released, owner_waits=waits)
 
 
 @schedule_app.command("pause")
@@ -262,10 +332,9 @@ def schedule_resume(ctx: typer.Context) -> None:
     Campaigns waiting for the owner (credentials or sender refused) are
     released too: the scheduler tries them again within seconds.
     """
-    newsletter = _newsletter(ctx)
-    changed = SchedulerStateStore(newsletter.sessions).set_paused(False, newsletter.clock())
-    print("schedule resumed" if changed else "the schedule was not paused")
-    if released := HoldStore(newsletter.sessions).release_all(newsletter.clock()):
-        print(f"{released} held firing(s) released")
-    for slug in StopStore(newsletter.sessions).release_owner_waits(newsletter.clock()):
+    resumed = resume_schedule(_newsletter(ctx))
+    print("schedule resumed" if resumed.changed else "the schedule was not paused")
+    if resumed.released:
+        print(f"{resumed.released} held firing(s) released")
+    for slug in resumed.owner_waits:
         print(f"{slug}: no longer waiting for the owner; the scheduler tries it again now")

@@ -81,6 +81,16 @@ class HoldStore:
             )
             return [_hold(row) for row in rows]
 
+    def release(self, firing_at: datetime, now: datetime) -> bool:
+        """Release the hold on one firing (the dashboard's button); False when none was in force."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(HeldFiring)
+                .where(HeldFiring.firing_at == firing_at, HeldFiring.released_at.is_(None))
+                .values(released_at=now)
+            )
+            return rowcount(result) > 0
+
     def release_all(self, now: datetime) -> int:
         """Release every hold (``schedule resume``); how many there were."""
         with self._sessions.begin() as session:

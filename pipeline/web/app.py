@@ -77,6 +77,8 @@ def create_app(newsletter: Newsletter) -> FastAPI:
             yield
         finally:
             sender.stop()
+            # The dashboard's sends finish their batch in hand; the rest stays pending.
+            _app.state.background_sends.stop()
 
     app = FastAPI(
         title=settings.clinic.name,

@@ -21,6 +21,12 @@ Behaviours a test can ask for (before or while sending):
   idle timeout or a per-connection message limit would).
 * ``server.drop_before_reply(n)``: the n-th message is received and kept, then
   the connection is dropped before the final reply (the client cannot know).
+* ``server.hold_data(gate, timeout=60)``: every DATA waits, before it is
+  recorded or answered, until the test sets ``gate`` (a ``threading.Event``),
+  so no message can count as sent before the test says so, on every
+  connection at once. The wait runs off the event loop and is bounded: one that
+  times out is counted in ``server.gate_timeouts`` and then goes on as usual,
+  so a test that forgot to open the gate fails instead of hanging.
 """
 
 from __future__ import annotations
@@ -163,6 +169,11 @@ class RecordingHandler:
         self.auth_attempts: list[tuple[str, bool]] = []
         #: Called (on the server thread) with each accepted message's number.
         self.on_message: Callable[[int], None] | None = None
+        self._gate: threading.Event | None = None
+        self._gate_timeout = 0.0
+        #: DATA commands that found the gate closed, and those that gave up waiting.
+        self.gate_waits = 0
+        self.gate_timeouts = 0
 
     # -- configuration (test thread) --
 
@@ -191,6 +202,12 @@ class RecordingHandler:
         """Keep the ``number``-th message but drop the connection before replying."""
         with self._lock:
             self._drop_before_reply.add(number)
+
+    def hold_data(self, gate: threading.Event, timeout: float) -> None:
+        """Make every DATA wait until ``gate`` is set (at most ``timeout`` seconds each)."""
+        with self._lock:
+            self._gate = gate
+            self._gate_timeout = timeout
 
     # -- what happened (test thread) --
 
@@ -268,6 +285,7 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await self._wait_for_gate()
         with self._lock:
             self._data_count += 1
             number = self._data_count
@@ -289,6 +307,18 @@ class RecordingHandler:
         if hang_up:
             await _hang_up(server)
         return "250 2.0.0 OK: queued"
+
+    async def _wait_for_gate(self) -> None:
+        with self._lock:
+            gate, timeout = self._gate, self._gate_timeout
+            if gate is None or gate.is_set():
+                return
+            self.gate_waits += 1
+        # In a worker thread: the event loop keeps serving the other connections,
+        # which then reach their own DATA and wait here too.
+        if not await asyncio.to_thread(gate.wait, timeout):
+            with self._lock:
+                self.gate_timeouts += 1
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         return "221 Bye"
@@ -429,3 +459,12 @@ class SmtpTestServer:
     def drop_before_reply(self, number: int) -> None:
         """See :meth:`RecordingHandler.drop_before_reply`."""
         self.handler.drop_before_reply(number)
+
+    def hold_data(self, gate: threading.Event, timeout: float = 60.0) -> None:
+        """See :meth:`RecordingHandler.hold_data`."""
+        self.handler.hold_data(gate, timeout)
+
+    @property
+    def gate_timeouts(self) -> int:
+        """DATA commands that waited ``timeout`` for the gate and went on without it."""
+        return self.handler.gate_timeouts

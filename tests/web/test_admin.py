@@ -35,9 +35,37 @@ PASSWORD = "correct horse battery"
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/admin"): "writer",
     ("POST", "/admin/logout"): "writer",
+    ("GET", "/admin/articles/new"): "writer",
+    ("POST", "/admin/articles/new"): "writer",
+    ("POST", "/admin/articles/preview"): "writer",
+    ("GET", "/admin/articles/{slug}/edit"): "writer",
+    ("POST", "/admin/articles/{slug}/edit"): "writer",
+    ("GET", "/admin/articles/{slug}/preview"): "writer",
+    ("POST", "/admin/articles/{slug}/preview"): "writer",
+    ("POST", "/admin/articles/{slug}/test-send"): "writer",
     ("GET", "/admin/subscribers"): "owner",
+    ("GET", "/admin/subscribers/{who}"): "owner",
+    ("GET", "/admin/subscribers/{who}/remove"): "owner",
+    ("POST", "/admin/subscribers/{who}/remove"): "owner",
+    ("GET", "/admin/subscribers/{who}/forget"): "owner",
+    ("POST", "/admin/subscribers/{who}/forget"): "owner",
+    ("GET", "/admin/subscribers/import"): "owner",
+    ("POST", "/admin/subscribers/import"): "owner",
+    ("GET", "/admin/subscribers/export.csv"): "owner",
     ("POST", "/admin/schedule/pause"): "owner",
     ("POST", "/admin/schedule/resume"): "owner",
+    ("GET", "/admin/schedule"): "owner",
+    ("POST", "/admin/schedule/one-offs"): "owner",
+    ("POST", "/admin/schedule/one-offs/cancel"): "owner",
+    ("POST", "/admin/schedule/holds/release"): "owner",
+    ("GET", "/admin/send/{slug}"): "owner",
+    ("POST", "/admin/send/{slug}"): "owner",
+    ("GET", "/admin/campaigns"): "owner",
+    ("GET", "/admin/campaigns/{slug}"): "owner",
+    ("GET", "/admin/campaigns/{slug}/live"): "owner",
+    ("POST", "/admin/campaigns/{slug}/retry"): "owner",
+    ("GET", "/admin/campaigns/{slug}/resend-uncertain"): "owner",
+    ("POST", "/admin/campaigns/{slug}/resend-uncertain"): "owner",
     ("GET", "/admin/login"): "public",
     ("POST", "/admin/login"): "public",
     ("GET", "/admin/setup/{token}"): "public",
@@ -98,7 +126,11 @@ def _admin_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{token}", "x")
+    # {who}: the sample list's first subscriber (an action posted without its
+    # confirmation only redirects to it, so nobody is removed or erased here).
+    # {slug}: no such article, so no post here sends anything (tests/web/test_admin_campaigns.py
+    # sends for real).
+    return path.replace("{token}", "x").replace("{who}", "1").replace("{slug}", "no-such-article")
 
 
 # -- routes refuse whoever may not use them -----------------------------------------------
@@ -127,12 +159,16 @@ async def test_a_writer_is_refused_the_owner_routes(app: FastAPI, newsletter: Ne
         for (method, path), who in ROUTES.items():
             if who != "owner":
                 continue
-            refused = await writer.request(method, path, data={"csrf_token": token})
+            refused = await writer.request(method, _concrete(path), data={"csrf_token": token})
             assert refused.status_code == 403, (method, path)
             allowed = await owner.request(
-                method, path, data={"csrf_token": csrf_from((await owner.get("/admin")).text)}
+                method,
+                _concrete(path),
+                data={"csrf_token": csrf_from((await owner.get("/admin")).text)},
             )
-            assert allowed.status_code in (200, 303), (method, path)
+            # Not refused: the route answers (it may find the dummy form or slug wrong).
+            assert allowed.status_code in (200, 303, 400, 404, 409), (method, path)
+            assert not allowed.headers.get("location", "").startswith("/admin/login")
         # The owner's last post was resume: the writer's pause never happened in between.
         assert not SchedulerStateStore(newsletter.sessions).status().paused
         # Owner-only parts of the queue page are absent for the writer.

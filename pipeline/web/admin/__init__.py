@@ -2,7 +2,8 @@
 
 :func:`install_admin` adds its routes to the web app: :mod:`.login` (log in,
 log out), :mod:`.setup` (the first-run link), :mod:`.queue` (``/admin``, the
-queue; pause/resume) and :mod:`.subscribers`. :mod:`.auth` holds the session
+queue; pause/resume) and :mod:`.subscribers` (search, a person, remove, forget;
+its CSV upload and export in :mod:`.subscriber_files`). :mod:`.auth` holds the session
 cookie, the login limits and the role checks every route makes first.
 """
 
@@ -11,9 +12,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from pipeline.accounts import SetupLinks
+from pipeline.web.admin.articles import article_routes
 from pipeline.web.admin.auth import AdminAuth, install_handlers
 from pipeline.web.admin.kit import AdminKit
 from pipeline.web.admin.login import login_routes
+from pipeline.web.admin.operations import operations_routes
 from pipeline.web.admin.queue import queue_routes
 from pipeline.web.admin.setup import setup_routes
 from pipeline.web.admin.subscribers import subscriber_routes
@@ -32,7 +35,9 @@ def install_admin(app: FastAPI, ctx: WebContext) -> None:
         login_routes(kit),
         setup_routes(kit, links),
         queue_routes(kit),
+        article_routes(kit),  # Write, Preview and test
         subscriber_routes(kit),
+        *operations_routes(app, kit),  # Schedule, send now, Campaigns
     ):
         app.include_router(router)
     install_handlers(app, ctx, auth)

@@ -17,9 +17,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from pipeline.accounts import Role
 from pipeline.cli.content import collect_problems
+from pipeline.cli.schedule import resume_schedule
 from pipeline.errors import Problem
 from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.store.subscribers import count_by_status
+from pipeline.web.admin.auth import safe_next
 from pipeline.web.admin.kit import AdminKit
 
 FormField = Annotated[str, Form()]
@@ -93,19 +95,23 @@ def queue_routes(kit: AdminKit) -> APIRouter:
             **extra,
         )
 
-    def set_paused(request: Request, csrf_token: str, paused: bool) -> Response:
+    def set_paused(request: Request, csrf_token: str, paused: bool, back: str) -> Response:
         session = kit.auth.require(request, Role.OWNER)
         if not kit.ctx.csrf.check(request, csrf_token):
             return kit.csrf_refused(request, session)
-        SchedulerStateStore(newsletter.sessions).set_paused(paused, kit.ctx.clock())
-        return kit.redirect("/admin", session)
+        if paused:
+            SchedulerStateStore(newsletter.sessions).set_paused(True, kit.ctx.clock())
+        else:  # as `schedule resume`: held firings and owner waits are released too
+            resume_schedule(newsletter)
+        # Back to the page the button was on (the queue, or the Schedule page).
+        return kit.redirect(safe_next(back), session)
 
     @router.post("/admin/schedule/pause")
-    def pause(request: Request, csrf_token: FormField = "") -> Response:
-        return set_paused(request, csrf_token, True)
+    def pause(request: Request, csrf_token: FormField = "", back: FormField = "") -> Response:
+        return set_paused(request, csrf_token, True, back)
 
     @router.post("/admin/schedule/resume")
-    def resume(request: Request, csrf_token: FormField = "") -> Response:
-        return set_paused(request, csrf_token, False)
+    def resume(request: Request, csrf_token: FormField = "", back: FormField = "") -> Response:
+        return set_paused(request, csrf_token, False, back)
 
     return router

@@ -1,0 +1,166 @@
+"""The dashboard in headless Chromium against a real ``newsletter serve``: axe-core over
+its pages, and the writer's flow (log in, write, preview, save, see it queued).
+
+Uses the fixtures of :mod:`tests.web.test_browser` (Debian's Chromium driven by
+Playwright; skipped without it, except under ``REQUIRE_ALL=1``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pipeline.accounts import hash_password
+from pipeline.store.users import add_user, find_user
+from tests.web.axe import assert_accessible
+from tests.web.test_browser import ARTIFACTS, Site, browser, page, site
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+__all__ = ["browser", "page", "site"]  # fixtures, used by name
+
+WRITER = "writer@clinic.example"
+OWNER = "owner@clinic.example"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def accounts(site: Site) -> Site:
+    """An owner and a writer in the served folder's database."""
+    for email, role in ((OWNER, "owner"), (WRITER, "writer")):
+        if find_user(site.newsletter.sessions, email) is None:
+            add_user(
+                site.newsletter.sessions,
+                email,
+                role,
+                hash_password(PASSWORD),
+                site.newsletter.clock(),
+            )
+    return site
+
+
+def log_in(page: Page, base_url: str, email: str) -> None:
+    """Log in with the keyboard, as a person would; lands on the queue."""
+    page.goto(f"{base_url}/admin")
+    page.wait_for_url(f"{base_url}/admin/login**")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_url(f"{base_url}/admin")
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
+
+
+def test_login_and_queue_pages_are_accessible(accounts: Site, page: Page) -> None:
+    base = accounts.base_url
+    page.goto(f"{base}/admin/login")
+    assert_accessible(page, context="the login page")
+    page.get_by_label("Email address").fill(WRITER)
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_load_state()
+    assert page.get_by_role("alert").count() == 1
+    assert_accessible(page, context="the login page with an error")
+    log_in(page, base, OWNER)
+    assert_accessible(page, context="the queue page (owner)")
+    _shot(page, "queue-owner")
+
+
+def test_the_axe_check_fails_on_a_real_violation(page: Page) -> None:
+    # Light grey on white (contrast 1.6:1) and an image without a text alternative:
+    # both serious; the check must name them, or a pass above would mean nothing.
+    page.set_content(
+        '<!doctype html><html lang="en"><title>t</title><main>'
+        '<p style="color:#ccc;background:#fff">faint</p>'
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+        "</main></html>"
+    )
+    with pytest.raises(AssertionError) as failure:
+        assert_accessible(page, context="a bad page")
+    message = str(failure.value)
+    assert "a bad page" in message
+    assert "color-contrast (serious)" in message and "image-alt (critical)" in message
+    assert "light:" in message and "dark:" in message
+
+
+def test_a_writer_writes_previews_and_queues_an_article(accounts: Site, page: Page) -> None:
+    base = accounts.base_url
+    folder = accounts.newsletter.settings.articles_path
+    log_in(page, base, WRITER)
+    page.get_by_role("link", name="Write", exact=True).click()
+    page.wait_for_url(f"{base}/admin/articles/new")
+    assert page.locator("h1").inner_text() == "New article"
+    assert_accessible(page, context="the new article form")
+
+    page.get_by_label("Title", exact=True).fill("Knee Pain and Massage")
+    page.get_by_label(re.compile("^Series")).fill("massage-and-wellbeing")
+    page.get_by_label("Part").fill("4")
+    page.get_by_label("Summary").fill("What massage can do for sore knees.")
+    page.get_by_label("Author").select_option("Alan")
+    page.get_by_label(re.compile("^Article")).fill(
+        "Knees take every step.\n\n## What helps\n\nRest, then massage.\n"
+    )
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_url(f"{base}/admin/articles/preview")
+    frames = page.locator("iframe")
+    assert frames.count() == 4
+    assert [frames.nth(i).get_attribute("width") for i in range(4)] == [
+        "375",
+        "375",
+        "1280",
+        "1280",
+    ]
+    phone = page.frame_locator('iframe[title="The email: Phone, 375 px, dark"]')
+    assert phone.locator("h1").inner_text() == "Knee Pain and Massage"
+    assert "Knees take every step." in page.locator("pre.text-part").inner_text()
+    assert not (folder / "knee-pain-and-massage.md").exists()  # a preview saves nothing
+    assert (
+        page.get_by_label("Title", exact=True).input_value() == "Knee Pain and Massage"
+    )  # form kept
+    _shot(page, "write-preview")
+    for i in range(4):  # each frame as a person sees it, for the artifacts
+        label = frames.nth(i).get_attribute("title") or str(i)
+        name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+        frames.nth(i).screenshot(path=str(ARTIFACTS / f"admin-{name}.png"))
+    assert_accessible(page, context="the form with its preview")
+
+    # Save with the keyboard only: Tab from the last field to the Save button, then Enter.
+    page.get_by_label(re.compile("^Article")).focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Save"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/admin/articles/knee-pain-and-massage/edit?saved=1")
+    assert (
+        page.get_by_role("status")
+        .inner_text()
+        .startswith("Saved articles/knee-pain-and-massage.md")
+    )
+    assert (
+        (folder / "knee-pain-and-massage.md")
+        .read_text(encoding="utf-8")
+        .startswith('---\ntitle: "Knee Pain and Massage"\nseries: massage-and-wellbeing\npart: 4\n')
+    )
+    assert_accessible(page, context="the edit form after saving")
+
+    page.get_by_role("link", name="Preview and send a test").click()
+    page.wait_for_url(f"{base}/admin/articles/knee-pain-and-massage/preview")
+    assert_accessible(page, context="the saved article's preview")
+    page.get_by_role("button", name=re.compile("^Send a test to me")).click()
+    page.wait_for_load_state()
+    assert WRITER in page.get_by_role("status").inner_text()
+    outbox = accounts.newsletter.settings.outbox_path
+    assert any(WRITER in p.name for p in outbox.rglob("*.eml"))
+    _shot(page, "preview-and-test")
+
+    page.get_by_role("link", name="Queue", exact=True).click()
+    page.wait_for_url(f"{base}/admin")
+    row = page.get_by_role("row").filter(has_text="Knee Pain and Massage")
+    assert row.count() == 1 and "queued" in row.inner_text()
+    assert_accessible(page, context="the queue with the new article")
+    _shot(page, "queue-writer")
