@@ -67,6 +67,7 @@ def test_demo_sends_the_sample_issue_once(folder: Path) -> None:
         "bounced": 0,
         "opened": 0,
         "clicked": 0,
+        "catch_up": {"planned": 0, "sent": 0},
     }
 
 
