@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from pipeline.cli import app
 from pipeline.config import load_settings
 from pipeline.newsletter import Newsletter
 from pipeline.schedule.catch_up_job import catch_up_due, catch_up_trigger
+from pipeline.schedule.triggers import recurring_trigger
 from pipeline.store.models import Delivery, DeliveryStatus
 from pipeline.subscribers import import_csv
 from tests.fakes.sendgrid_server import (
@@ -98,7 +99,13 @@ def test_the_scheduler_runs_the_pass_daily_at_the_send_time(
         trigger = catch_up_trigger(world.newsletter.settings.schedule)
         after = datetime(2026, 12, 9, 9, 30, tzinfo=SYDNEY)
         fire = trigger.get_next_fire_time(None, after)
-        assert fire == datetime(2026, 12, 10, 9, 0, tzinfo=SYDNEY)  # every day, not Tuesdays
+        # Every day, not Tuesdays; 30 s after the live firing of the same minute,
+        # so the scheduler's one worker plans a live issue before the pass looks.
+        assert fire == datetime(2026, 12, 10, 9, 0, 30, tzinfo=SYDNEY)
+        live = recurring_trigger(world.newsletter.settings.schedule)
+        tuesday = live.get_next_fire_time(None, datetime(2026, 12, 7, tzinfo=SYDNEY))
+        assert tuesday == datetime(2026, 12, 8, 9, 0, tzinfo=SYDNEY)
+        assert trigger.get_next_fire_time(None, tuesday) == tuesday + timedelta(seconds=30)
         world.join("early@example.com")
         world.at(datetime(2026, 12, 1, 9, 0, tzinfo=SYDNEY))
         world.send_slot()

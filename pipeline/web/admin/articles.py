@@ -284,6 +284,15 @@ def article_routes(kit: AdminKit) -> APIRouter:
             return session, unreadable(request, session, found)
         return session, found
 
+    def posted(
+        request: Request, slug: str, csrf_token: str
+    ) -> tuple[AdminSession, ArticleFile | Response]:
+        """A post about an existing article: the CSRF check, then the file (or the refusal)."""
+        session, refusal = refused(request, csrf_token)
+        if refusal is not None:
+            return session, refusal
+        return opened(request, slug)
+
     @router.get("/admin/articles/{slug}/edit")
     def edit_form(request: Request, slug: str, saved: str = "") -> Response:
         session, found = opened(request, slug)
@@ -302,10 +311,7 @@ def article_routes(kit: AdminKit) -> APIRouter:
         csrf_token: FormField = "",
         version: FormField = "",
     ) -> Response:
-        session, refusal = refused(request, csrf_token)
-        if refusal is not None:
-            return refusal
-        session, found = opened(request, slug)
+        session, found = posted(request, slug, csrf_token)
         if not isinstance(found, ArticleFile):
             return found
         if version != found.version:
@@ -341,10 +347,7 @@ def article_routes(kit: AdminKit) -> APIRouter:
         csrf_token: FormField = "",
         version: FormField = "",
     ) -> Response:
-        session, refusal = refused(request, csrf_token)
-        if refusal is not None:
-            return refusal
-        session, found = opened(request, slug)
+        session, found = posted(request, slug, csrf_token)
         if not isinstance(found, ArticleFile):
             return found
         text = edited_text(found, form, tz)
