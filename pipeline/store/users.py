@@ -74,11 +74,17 @@ def create_first_owner(
     """The first owner, from the setup link ``nonce``; None when the link was used or
     an account exists already (nothing is written then).
 
-    The nonce's primary key makes two posts of one link race safely: the
-    second insert fails and its transaction (and its account) rolls back.
+    One transaction, serialized against every other setup: two posts of one link
+    (a double click, or two tabs) and two different links at once must make one
+    owner between them. The nonce's primary key alone covers the first case only:
+    under PostgreSQL's read committed, two *different* links would both count no
+    account and both insert one. So the count runs under a lock every setup takes
+    first (an advisory lock on PostgreSQL; SQLite's single writer, claimed by the
+    nonce's insert before the count reads), and sees whatever the winner committed.
     """
     try:
         with sessions.begin() as session:
+            _lock_setup(session)
             session.add(UsedSetupLink(nonce=nonce, used_at=now))
             session.flush()
             if session.scalar(select(func.count()).select_from(User)):
@@ -86,6 +92,22 @@ def create_first_owner(
             return _record(_insert(session, email, "owner", password_hash, now))
     except (IntegrityError, _AlreadySetUp):
         return None
+
+
+#: Any constant: the PostgreSQL advisory lock that lets one first-run setup run at a time.
+_PG_SETUP_LOCK = 7_414_015
+
+
+def _lock_setup(session: Session) -> None:
+    """Wait for any other setup in flight, until this transaction ends (PostgreSQL).
+
+    SQLite needs nothing more: the nonce's insert, the transaction's first
+    statement, takes the database's one write lock (waiting out another setup
+    within the busy timeout) before the count reads.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SETUP_LOCK})")
 
 
 class _AlreadySetUp(Exception):

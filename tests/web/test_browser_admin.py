@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pipeline.accounts import hash_password
+from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.store.users import add_user, find_user
+from pipeline.subscribers import iter_subscribers
+from tests.helpers import SAMPLE_SLUG
 from tests.web.axe import assert_accessible
+from tests.web.test_admin import ROUTES
 from tests.web.test_browser import ARTIFACTS, Site, browser, page, site
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 __all__ = ["browser", "page", "site"]  # fixtures, used by name
 
@@ -164,3 +168,119 @@ def test_a_writer_writes_previews_and_queues_an_article(accounts: Site, page: Pa
     assert row.count() == 1 and "queued" in row.inner_text()
     assert_accessible(page, context="the queue with the new article")
     _shot(page, "queue-writer")
+
+
+# -- what a writer cannot do ----------------------------------------------------------------
+
+#: Names of the owner's controls as a screen reader lists them (links and buttons).
+OWNER_CONTROLS = re.compile(
+    r"^(Subscribers|Schedule|Campaigns|Send now.*|Send it now.*|Pause the schedule|"
+    r"Resume the schedule|Retry these.*|Resend.*|Import.*|Export.*|Remove.*|Forget.*)$",
+    re.IGNORECASE,
+)
+
+
+def _owner_route(path: str) -> re.Pattern[str]:
+    """``/admin/campaigns/{slug}`` -> a pattern matching its concrete paths."""
+    return re.compile("^" + re.sub(r"\\\{[a-z_]+\\\}", "[^/?#]+", re.escape(path)) + "/?$")
+
+
+#: Every route only an owner may use (the classification tests/web/test_admin.py keeps
+#: complete), as patterns for the targets of the links and forms on a writer's pages.
+OWNER_ROUTES = {
+    (method, path): _owner_route(path) for (method, path), who in ROUTES.items() if who == "owner"
+}
+
+
+def _targets(page: Page) -> set[str]:
+    """Where the page's links, forms and form buttons lead (paths on this site)."""
+    found: list[str] = page.evaluate(
+        """() => [
+          ...[...document.querySelectorAll('a[href]')].map(a => a.href),
+          ...[...document.querySelectorAll('form')].map(f => f.action),
+          ...[...document.querySelectorAll('[formaction]')].map(b => b.formAction),
+        ].filter(u => u.startsWith(location.origin)).map(u => new URL(u).pathname)"""
+    )
+    return set(found)
+
+
+def _owner_controls(page: Page) -> list[str]:
+    names: list[str] = []
+    for role in ("link", "button"):
+        controls = page.get_by_role(role, name=OWNER_CONTROLS)
+        names.extend(controls.nth(i).inner_text() for i in range(controls.count()))
+    return names
+
+
+def _owner_targets(targets: set[str]) -> set[str]:
+    return {t for t in targets for pattern in OWNER_ROUTES.values() if pattern.match(t)}
+
+
+def _concrete(path: str) -> str:
+    # The sent sample issue (a campaign exists) and the sample list's first subscriber:
+    # the owner would get a real page at each of these, so a 403 is the role, not a 404.
+    return path.replace("{slug}", SAMPLE_SLUG).replace("{who}", "1")
+
+
+def test_a_writer_sees_no_owner_controls_and_their_routes_refuse(
+    accounts: Site, page: Page, browser: Browser
+) -> None:
+    base = accounts.base_url
+    # First the owner, so an absence below means the role and not a broken page.
+    owner_context = browser.new_context()
+    try:
+        owner = owner_context.new_page()
+        log_in(owner, base, OWNER)
+        assert {"Subscribers", "Schedule", "Campaigns", "Pause the schedule"} <= set(
+            _owner_controls(owner)
+        )
+        assert _owner_targets(_targets(owner))
+    finally:
+        owner_context.close()
+
+    log_in(page, base, WRITER)
+    nav = page.get_by_role("navigation").first
+    assert [nav.get_by_role("link").nth(i).inner_text() for i in range(3)] == [
+        "Queue",
+        "Write",
+        "Archive",
+    ]
+    seen: dict[str, set[str]] = {}
+    for name, url in (
+        ("the queue", f"{base}/admin"),
+        ("the new article form", f"{base}/admin/articles/new"),
+        ("an article's edit form", f"{base}/admin/articles/{SAMPLE_SLUG}/edit"),
+        ("an article's preview", f"{base}/admin/articles/{SAMPLE_SLUG}/preview"),
+    ):
+        assert page.goto(url) is not None and page.url == url
+        assert _owner_controls(page) == [], name
+        seen[name] = _targets(page)
+        assert _owner_targets(seen[name]) == set(), name
+    assert f"/admin/articles/{SAMPLE_SLUG}/test-send" in seen["an article's preview"]
+
+    # Opened directly, each owner page refuses with the 403 page, which says why.
+    for (method, path), _pattern in OWNER_ROUTES.items():
+        if method != "GET":
+            continue
+        response = page.goto(f"{base}{_concrete(path)}")
+        assert response is not None and response.status == 403, path
+        assert page.locator("h1").inner_text() == "Only an owner can do that", path
+    assert_accessible(page, context="the owner-only refusal")
+    _shot(page, "writer-refused")
+
+    # And each owner action posted with the writer's own valid CSRF token (as a form
+    # kept from an owner's page would post it) is refused and changes nothing.
+    page.goto(f"{base}/admin")
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    paused_before = SchedulerStateStore(accounts.newsletter.sessions).status().paused
+    people_before = [(s.email, s.status) for s in iter_subscribers(accounts.newsletter.sessions)]
+    for (method, path), _pattern in OWNER_ROUTES.items():
+        if method != "POST":
+            continue
+        answer = page.request.post(
+            f"{base}{_concrete(path)}", form={"csrf_token": token}, max_redirects=0
+        )
+        assert answer.status == 403, path
+    assert SchedulerStateStore(accounts.newsletter.sessions).status().paused == paused_before
+    people = [(s.email, s.status) for s in iter_subscribers(accounts.newsletter.sessions)]
+    assert people == people_before  # nobody removed or forgotten

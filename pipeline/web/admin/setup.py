@@ -46,19 +46,26 @@ def setup_routes(kit: AdminKit, links: SetupLinks) -> APIRouter:
                 link="/admin/login",
                 link_text="Log in instead",
             )
-        if setup_link_used(sessions, nonce) or count_users(sessions) > 0:
-            return kit.page(
-                request,
-                "message.html",
-                None,
-                status_code=410,
-                page_title="The dashboard is set up",
-                message="This link has been used: an account exists. Log in with it, or ask "
-                "the owner to add you with `newsletter users add`.",
-                link="/admin/login",
-                link_text="Log in",
-            )
+        # Also the answer to the loser of two posts at once (a double click, two tabs):
+        # the store let only one of them create the owner.
+        if setup_link_used(sessions, nonce):
+            return used(request, "This setup link was already used")
+        if count_users(sessions) > 0:
+            return used(request, "The dashboard is set up")
         return None
+
+    def used(request: Request, title: str) -> HTMLResponse:
+        return kit.page(
+            request,
+            "message.html",
+            None,
+            status_code=410,
+            page_title=title,
+            message="An account exists already, so this link creates no other. Log in "
+            "with it, or ask the owner to add you with `newsletter users add`.",
+            link="/admin/login",
+            link_text="Log in",
+        )
 
     def nonce_of(token: str) -> str | None:
         try:
