@@ -7,6 +7,7 @@ readable (WCAG AA, 4.5:1) in light and dark mode. The web pages use the same
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 # Colours: the brand colour drives buttons, links and tints, but a light brand colour
@@ -62,8 +63,13 @@ class Theme:
     tint_dark: str
 
     @classmethod
+    @functools.lru_cache(maxsize=16)
     def from_brand(cls, brand: str) -> Theme:
-        """Derive readable link, button and tint colours for light and dark mode."""
+        """Derive readable link, button and tint colours for light and dark mode.
+
+        Cached (WHY: every issue, welcome mail and web page asks again for the same one
+        or two brand colours; the Theme is frozen, so sharing one is safe).
+        """
         brand = brand.lower()
         on_brand = _WHITE if contrast(brand, _WHITE) >= contrast(brand, _INK) else _INK
         # a mid-tone brand reads poorly with either text colour: deepen it for the button
