@@ -10,11 +10,12 @@ import signal
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
 from pipeline.cli.app import _state, app, err, out
-from pipeline.config import find_config, load_settings
+from pipeline.config import Settings, find_config, load_settings
 from pipeline.links import archive_index_url
 from pipeline.newsletter import Newsletter
 from pipeline.sending.welcome import prepare_welcome, send_welcomes
@@ -24,12 +25,15 @@ from pipeline.subscribers import import_csv
 # -- services -------------------------------------------------------------------
 
 
-def _checked(ctx: typer.Context) -> Newsletter:
-    """The Newsletter, after every setting the service uses was checked (see `check`)."""
+def _checked(ctx: typer.Context, served: tuple[str, int] | None = None) -> Newsletter:
+    """The Newsletter, after every setting the service uses was checked (see `check`).
+
+    ``served``: the web app's host and port (see :func:`served_settings`).
+    """
     config = find_config(_state(ctx).config)
     settings = load_settings(config)
     check_services(settings, config)
-    return Newsletter(settings)
+    return Newsletter(settings if served is None else served_settings(settings, *served))
 
 
 #: The issue `make run` sends: part 2 of the sample series, so both links show.
@@ -44,6 +48,46 @@ def _serve(newsletter: Newsletter, host: str, port: int) -> None:
 
     # Limits, timeouts and proxy trust: see pipeline/web/server.py and the README.
     uvicorn.Server(server_config(create_app(newsletter), newsletter.settings, host, port)).run()
+
+
+#: Host names that mean "this machine only": a ``base_url`` on one of them is the sample's
+#: (or a local try-out's), reached on whatever port the server really listens on.
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+#: ``--host`` values that listen on every address (the link keeps base_url's host name).
+_EVERY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+
+
+def served_base_url(base_url: str, host: str, port: int) -> str:
+    """The base URL this process links to, so that its links open the server just started.
+
+    The sample's ``[web] base_url`` is ``http://127.0.0.1:8000``: run on another
+    port (``--port``, a second ``make run``) and a setup link built from it opens
+    nothing, or another folder's server. A loopback base_url therefore takes the
+    served host and port; a public one (a proxy in front) is kept as it is, since
+    there the server's own address is not what a browser reaches. The scheduler's
+    jobs read the file again, so what they send keeps the file's base_url.
+    """
+    parts = urlsplit(base_url)
+    if parts.hostname not in _LOOPBACK:
+        return base_url
+    name = parts.hostname if host in _EVERY_ADDRESS else host
+    if ":" in name:  # an IPv6 address, bracketed in a URL
+        name = f"[{name}]"
+    # Plain http: `serve` and `demo` listen without TLS (a https base_url is a proxy's).
+    return f"http://{name}:{port}{parts.path.rstrip('/')}"
+
+
+def served_settings(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` with a loopback ``base_url`` moved to where this process serves.
+
+    Every link this process prints or sends, and the origin its forms' CSRF
+    check expects, then match the running server: a setup link alone would
+    open, but its form's post would be refused as coming from another origin.
+    """
+    base = served_base_url(settings.web.base_url, host, port)
+    if base == settings.web.base_url:
+        return settings
+    return settings.model_copy(update={"web": settings.web.model_copy(update={"base_url": base})})
 
 
 def setup_link_notice(newsletter: Newsletter) -> str | None:
@@ -67,7 +111,7 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
 ) -> None:
     """Run the web app (archive, unsubscribe) until Ctrl-C."""
-    newsletter = _checked(ctx)
+    newsletter = _checked(ctx, (host, port))
     out.print(f"Serving on {archive_index_url(f'http://{host}:{port}')} (Ctrl-C to stop)")
     if (notice := setup_link_notice(newsletter)) is not None:
         out.print(notice, markup=False, highlight=False, soft_wrap=True)
@@ -91,7 +135,7 @@ def demo(
     from pipeline.schedule.service import SchedulerService
 
     config = find_config(_state(ctx).config).resolve()
-    newsletter = Newsletter(load_settings(config))
+    newsletter = Newsletter(served_settings(load_settings(config), host, port))
     csv_path = (
         subscribers_file if subscribers_file.is_absolute() else config.parent / subscribers_file
     )

@@ -83,3 +83,15 @@ def test_demo_prints_a_setup_link_only_while_no_account_exists(folder: Path) -> 
     assert add(folder, "owner@clinic.example", "owner", PASSWORD).returncode == 0
     second = run(folder, "demo", "--no-serve")
     assert second.returncode == 0 and "/admin/setup/" not in second.stdout
+
+
+def test_a_loopback_base_url_follows_the_served_port_and_a_public_one_stays() -> None:
+    from pipeline.cli.services import served_base_url
+
+    sample = "http://127.0.0.1:8000"
+    assert served_base_url(sample, "127.0.0.1", 8000) == sample
+    assert served_base_url(sample, "127.0.0.1", 8765) == "http://127.0.0.1:8765"
+    assert served_base_url("http://localhost:8000/", "0.0.0.0", 9000) == "http://localhost:9000"
+    assert served_base_url(sample, "::1", 8001) == "http://[::1]:8001"
+    public = "https://news.example.com"
+    assert served_base_url(public, "127.0.0.1", 8765) == public

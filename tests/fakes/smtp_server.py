@@ -468,3 +468,8 @@ class SmtpTestServer:
     def gate_timeouts(self) -> int:
         """DATA commands that waited ``timeout`` for the gate and went on without it."""
         return self.handler.gate_timeouts
+
+    @property
+    def gate_waits(self) -> int:
+        """DATA commands that found the gate closed (proof a hold really held something)."""
+        return self.handler.gate_waits
