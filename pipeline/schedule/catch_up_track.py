@@ -16,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import or_, true
+from sqlalchemy.sql.elements import ColumnElement
+
 from pipeline.content.articles import Article
-from pipeline.content.catch_up import day_of, next_catch_up_day, series_tracks
+from pipeline.content.catch_up import day_of, live_audience, next_catch_up_day, series_tracks
 from pipeline.newsletter import Newsletter
 from pipeline.render import RenderedIssue
 from pipeline.store.catch_up import (
@@ -87,6 +90,7 @@ def run_pass(
         day,
         dry_run=dry_run,
         issues=lambda campaign_ids: _catch_up_issues(newsletter, tracks, ids, day, campaign_ids),
+        later_live=_later_live(newsletter, articles, day),
     )
     parts = _by_part(rows, _series_parts(articles, ids))
     slot = day.slot.astimezone(settings.schedule.tz).isoformat()
@@ -98,6 +102,29 @@ def run_pass(
     for slug in todays:
         run(slug)
     return PassReport(slot=slot, parts=parts, dry_run=False, sent=tuple(todays))
+
+
+def _later_live(
+    newsletter: Newsletter, articles: tuple[Article, ...], day: Day
+) -> ColumnElement[bool] | None:
+    """Who a live issue planned for later today (the schedule or a one-off) will reach.
+
+    The pass leaves them for another day, so that its email and the live one
+    never land on one day: a standalone issue reaches everyone active, a
+    series part everyone it does not skip (:func:`live_audience`). Run at the
+    send time, the live firing of that minute has gone first and is not
+    "later"; run by hand in the morning, the afternoon's issue is.
+    """
+    now = newsletter.clock()
+    planned = newsletter.planned(articles, newsletter.ledger.sent_slugs())
+    later = {slug: at for slug, at in planned.items() if now <= at < day.end}
+    audiences: list[ColumnElement[bool]] = []
+    for slug, at in later.items():
+        keep = live_audience(newsletter.sessions, articles, slug, newsletter.settings, at)
+        if keep is None:
+            return true()  # everyone active: nobody is caught up today
+        audiences.append(keep)
+    return or_(*audiences) if audiences else None
 
 
 def _catch_up_issues(

@@ -228,10 +228,17 @@ def lock_pass(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL jit = off")
 
 
-def insert_day(connection: Connection, tracks: Sequence[SeriesTrack], day: Day) -> int:
+def insert_day(
+    connection: Connection,
+    tracks: Sequence[SeriesTrack],
+    day: Day,
+    later_live: ColumnElement[bool] | None = None,
+) -> int:
     """The pass's inserts for ``day``, in order: one ``INSERT ... SELECT`` per series and part.
 
-    Returns how many rows it inserted. The caller holds :func:`lock_pass` and
+    ``later_live``: who a live issue still to go out today will reach; they
+    are left for another day (one newsletter email a day). Returns how many
+    rows it inserted. The caller holds :func:`lock_pass` and
     decides whether the transaction commits (the pass) or not (a dry run, the
     week's outlook in :mod:`pipeline.store.catch_up_views`).
     """
@@ -249,6 +256,8 @@ def insert_day(connection: Connection, tracks: Sequence[SeriesTrack], day: Day) 
                 .where(due_for_part(track, index, day))
                 .order_by(Subscriber.id)
             )
+            if later_live is not None:
+                audience = audience.where(~later_live)
             result = connection.execute(
                 insert(Delivery).from_select(
                     ["campaign_id", "subscriber_id", "status", "attempts", "catch_up_at"],
@@ -267,12 +276,15 @@ def plan_pass(
     *,
     dry_run: bool = False,
     issues: Callable[[Sequence[int]], Mapping[int, RenderedIssue]] | None = None,
+    later_live: ColumnElement[bool] | None = None,
 ) -> list[CatchUpRow]:
     """Insert today's catch-up rows (pending, ``catch_up_at = day.slot``); return them.
 
-    ``issues(campaign_ids)`` renders the catch-up issue of each campaign that
-    got rows; they are stored (``catch_up_issues``) in the same transaction,
-    so no sender can claim a row before its issue exists.
+    ``later_live`` (see :func:`insert_day`) keeps today's later live issue
+    from being a second email. ``issues(campaign_ids)`` renders the catch-up
+    issue of each campaign that got rows; they are stored
+    (``catch_up_issues``) in the same transaction, so no sender can claim a
+    row before its issue exists.
 
     One ``INSERT ... SELECT`` per series and part, in one transaction, under
     a lock (PostgreSQL: an advisory lock; SQLite: its single writer), so two
@@ -284,7 +296,7 @@ def plan_pass(
         connection = session.connection()
         lock_pass(connection)
         before = int(session.scalar(select(func.coalesce(func.max(Delivery.id), 0))) or 0)
-        inserted = insert_day(connection, tracks, day)
+        inserted = insert_day(connection, tracks, day, later_live)
         planned = [
             CatchUpRow(campaign_id=c, subscriber_id=s, email=e)
             for c, s, e in connection.execute(

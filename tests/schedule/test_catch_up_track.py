@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from pipeline.schedule.catch_up_track import run_pass
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber
+from pipeline.store.oneoffs import OneOffStore
 from tests.databases import PostgresServer
 from tests.schedule.catch_up_world import (
     PARTS,
@@ -210,3 +212,43 @@ def test_the_database_refuses_a_second_row_of_an_article_for_one_person(
 
 def _dates(start: date, count: int) -> list[date]:
     return [start + timedelta(days=n) for n in range(count)]
+
+
+def test_a_pass_by_hand_before_a_standalone_one_off_leaves_its_readers_for_tomorrow(
+    database_url: str, tmp_path: Path
+) -> None:
+    """One newsletter email a day, even when the pass runs before a live issue it knows
+    nothing of: the afternoon's standalone one-off reaches everyone, so the morning's
+    pass plans nobody, and the late joiner's part 1 comes the next day."""
+    world = World(tmp_path / "clinic", database_url)
+    try:
+        world.join("early@example.com")
+        world.at(world.slot(date(2026, 12, 1)))
+        world.send_slot()  # part 1, live
+        world.join("late@example.com")
+        (world.config.parent / "articles" / "opening-hours.md").write_text(
+            '---\ntitle: "New opening hours"\nsummary: "We open at eight."\n---\nFrom Monday.\n',
+            encoding="utf-8",
+        )
+        wednesday = datetime(2026, 12, 2, 7, 0, tzinfo=SYDNEY)
+        world.at(wednesday)
+        OneOffStore(world.newsletter.sessions).schedule(
+            "opening-hours", wednesday + timedelta(hours=8), world.clock.now
+        )
+        assert run_pass(world.newsletter).people == 0  # by hand, 07:00
+        world.at(wednesday + timedelta(hours=8))
+        world.newsletter.send("opening-hours")
+        world.at(world.slot(date(2026, 12, 3)))
+        assert [p.emails for p in run_pass(world.newsletter).parts] == [("late@example.com",)]
+        by_day: dict[date, int] = defaultdict(int)
+        with world.newsletter.sessions() as session:
+            late = session.scalar(
+                select(Subscriber.id).where(Subscriber.email == "late@example.com")
+            )
+            for sent_at, catch_up_at in session.execute(
+                select(Delivery.sent_at, Delivery.catch_up_at).where(Delivery.subscriber_id == late)
+            ):
+                by_day[local_day(sent_at or catch_up_at)] += 1
+        assert by_day == {date(2026, 12, 2): 1, date(2026, 12, 3): 1}
+    finally:
+        world.close()
