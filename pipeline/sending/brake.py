@@ -24,6 +24,8 @@ numbers the owner has seen, while a fresh run of bounces still stops it.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -95,10 +97,8 @@ def is_brake(reason: str) -> bool:
     return reason.startswith(BRAKE_REASON)
 
 
-def check_due(batches: int) -> bool:
-    """Whether to count after a run's ``batches``-th batch: each of the first 20, then
-    every 5% of the batches done, so a million-row campaign is not counted 1000 times."""
-    return batches <= 20 or batches % (batches // 20) == 0
+#: After the first judgement, the brake counts at most this often (seconds).
+CHECK_EVERY = 1.0
 
 
 def decide(
@@ -133,6 +133,9 @@ class Brake:
     def __init__(self, limits: BrakeLimits, store: BrakeReadings) -> None:
         self._limits = limits
         self._store = store
+        self._lock = threading.Lock()
+        # Per campaign: when the next count is due (monotonic), once one was judged.
+        self._next_check: dict[int, float] = {}
 
     @classmethod
     def of(cls, sending: SendingSettings, sessions: sessionmaker[Session]) -> Brake:
@@ -140,16 +143,28 @@ class Brake:
         limits = BrakeLimits(sending.max_bounce_rate, sending.max_complaint_rate)
         return cls(limits, BrakeStore(sessions))
 
-    def __call__(self, campaign_id: int, batches: int) -> str | None:
-        """After the run's ``batches``-th batch of ``campaign_id``: why to stop, if at all."""
-        if not check_due(batches):
-            return None
+    def __call__(self, campaign_id: int) -> str | None:
+        """After a batch of ``campaign_id`` is recorded: why to stop, if at all.
+
+        Counting reads every row of the campaign, so it is paced: after each
+        batch until there are enough sends to judge (:data:`MIN_SENDS`), so
+        the first judgement comes as early as the rule allows, then at most
+        every :data:`CHECK_EVERY` seconds (on the monotonic clock: this is
+        pacing, not the run's time). A 100,000-row send is counted a few
+        times, not once per batch.
+        """
+        with self._lock:
+            due = self._next_check.get(campaign_id, 0.0)
+            now = time.monotonic()
+            if now < due:
+                return None
         base = self._store.baseline(campaign_id)
-        trip = decide(
-            BrakeCounts(*self._store.counts(campaign_id)),
-            self._limits,
-            BrakeCounts(*base) if base is not None else None,
-        )
+        baseline = BrakeCounts(*base) if base is not None else None
+        counts = BrakeCounts(*self._store.counts(campaign_id))
+        if counts.since(baseline).sends >= MIN_SENDS:
+            with self._lock:
+                self._next_check[campaign_id] = time.monotonic() + CHECK_EVERY
+        trip = decide(counts, self._limits, baseline)
         return trip.reason if trip is not None else None
 
     def release(self, now: datetime, campaign_id: int | None = None) -> int:

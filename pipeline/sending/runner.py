@@ -136,7 +136,7 @@ class CampaignRunner:
         smtp_max_connections: int = 3,
         cpus: int | None = None,
         on_plan: Callable[[SendPlan], None] | None = None,
-        brake: Callable[[int, int], str | None] | None = None,
+        brake: Callable[[int], str | None] | None = None,
     ) -> None:
         self._store = store
         self._transports = transports
@@ -152,7 +152,7 @@ class CampaignRunner:
         self._smtp_max_connections = smtp_max_connections
         self._cpus = cpus
         self._on_plan = on_plan
-        self._brake = brake  # (campaign id, batches so far) -> why to stop, after each batch
+        self._brake = brake  # campaign id -> why to stop (pipeline.sending.brake), after each batch
         self.last_plan: SendPlan | None = None  # what the last run chose
         self._stop = threading.Event()
         self._open: list[Transport] = []
@@ -344,7 +344,7 @@ class CampaignRunner:
                 )
                 if end is not None and end.needs_owner and self._owner_reason is None:
                     self._owner_reason = end.reason
-                if self._brake is not None and (why := self._brake(campaign.id, state.batches)):
+                if self._brake is not None and (why := self._brake(campaign.id)):
                     self._owner_reason = self._owner_reason or why  # pipeline.sending.brake
                     state.stop(why)
                 if progress is not None and state.progress_due():
