@@ -177,14 +177,14 @@ def _split_send_after(value: object, tz: ZoneInfo) -> tuple[str, str]:
         return "", ""
     if not isinstance(value, datetime) and hasattr(value, "isoformat"):
         return str(value.isoformat()), ""  # a date
-    moment = _moment(value, tz)
+    moment = send_after_moment(value, tz)
     if moment is None:
         return str(value), ""  # not a date check accepts: shown as typed, for fixing
     local = moment.astimezone(tz)
     return local.date().isoformat(), local.strftime("%H:%M")
 
 
-def _moment(value: object, tz: ZoneInfo) -> datetime | None:
+def send_after_moment(value: object, tz: ZoneInfo) -> datetime | None:
     """``send_after`` read exactly as ``check`` reads it, or None when it is not valid."""
     try:
         front = FrontMatter.model_validate({"title": "x", "send_after": value}, context={"tz": tz})
@@ -198,7 +198,7 @@ def _same(key: str, old: object, new: object, tz: ZoneInfo) -> bool:
     if key == "status":
         return (old or "queued") == (new or "queued")
     if key == "send_after" and old is not None and new is not None:
-        before, after = _moment(old, tz), _moment(new, tz)
+        before, after = send_after_moment(old, tz), send_after_moment(new, tz)
         return before is not None and before == after
     if isinstance(old, str) and isinstance(new, str):
         return _one_line(old) == new if key in _QUOTED else old.strip() == new

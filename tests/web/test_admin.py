@@ -43,6 +43,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/admin/articles/{slug}/preview"): "writer",
     ("POST", "/admin/articles/{slug}/preview"): "writer",
     ("POST", "/admin/articles/{slug}/test-send"): "writer",
+    ("POST", "/admin/queue/{slug}/move"): "writer",
+    ("POST", "/admin/queue/{slug}/status"): "writer",
     ("GET", "/admin/subscribers"): "owner",
     ("GET", "/admin/subscribers/{who}"): "owner",
     ("GET", "/admin/subscribers/{who}/remove"): "owner",

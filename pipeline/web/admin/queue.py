@@ -5,6 +5,14 @@ The order and the planned dates are :meth:`pipeline.newsletter.Newsletter.queue`
 (so the page says exactly what the scheduler will do); the problems are what
 ``newsletter check`` reports, by the article file they concern. Owners also see
 the subscriber counts by state.
+
+Writers and owners reorder the queue there without script: "Move up"/"Move down"
+(``/admin/queue/SLUG/move``) write ``send_after`` by the rule of
+:mod:`pipeline.content.queue_moves`, and "Move to drafts"/"Queue it"
+(``/admin/queue/SLUG/status``) flip ``status:``; both save as the editor does (one
+line changed, atomic) and carry the queue's version, so a move posted from a page
+whose queue changed meanwhile is refused. The answer returns to the article's row
+(``#q-SLUG``, focusable) so a keyboard user carries on where they were.
 """
 
 from __future__ import annotations
@@ -18,13 +26,28 @@ from fastapi.responses import HTMLResponse, Response
 from pipeline.accounts import Role
 from pipeline.cli.content import collect_problems
 from pipeline.cli.schedule import resume_schedule
+from pipeline.content.articles import Article
+from pipeline.content.editing import StaleVersion
+from pipeline.content.queue import queue_order
+from pipeline.content.queue_moves import (
+    MoveRefused,
+    apply_move,
+    plan_move,
+    queue_version,
+    write_field,
+)
 from pipeline.errors import Problem
 from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.store.subscribers import count_by_status
-from pipeline.web.admin.auth import safe_next
+from pipeline.web.admin.auth import AdminSession, safe_next
 from pipeline.web.admin.kit import AdminKit
 
 FormField = Annotated[str, Form()]
+
+STALE_QUEUE = (
+    "The queue changed since you opened this page (someone saved or moved an article),"
+    " so nothing was changed. Here is the queue as it is now: try again."
+)
 
 
 def _problems_by_article(
@@ -48,8 +71,18 @@ def queue_routes(kit: AdminKit) -> APIRouter:
     settings = kit.ctx.settings
 
     @router.get("/admin")
-    def dashboard(request: Request) -> HTMLResponse:
+    def dashboard(request: Request, moved: str = "") -> HTMLResponse:
         session = kit.auth.require(request)
+        return queue_page(request, session, done=moved)
+
+    def queue_page(
+        request: Request,
+        session: AdminSession,
+        *,
+        done: str = "",
+        refusal: str | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:
         tz = settings.schedule.tz
         _count, problems = collect_problems(settings)
         by_slug, general = _problems_by_article(problems, settings.articles_path)
@@ -69,11 +102,14 @@ def queue_routes(kit: AdminKit) -> APIRouter:
             }
             for e in newsletter.queue()
         ]
+        articles = newsletter.articles().articles
         drafts = [
             {"slug": a.slug, "title": a.title, "problems": by_slug.pop(a.slug, [])}
-            for a in newsletter.articles().articles
+            for a in articles
             if a.status == "draft"
         ]
+        order = queue_version(queue_order(articles, newsletter.ledger.sent_slugs()))
+        done_title = next((a.title for a in articles if a.slug == done), None)
         # Files that could not be read as articles (and sent articles with problems).
         broken = [{"slug": slug, "problems": found} for slug, found in sorted(by_slug.items())]
         extra: dict[str, Any] = {}
@@ -84,6 +120,10 @@ def queue_routes(kit: AdminKit) -> APIRouter:
             request,
             "queue.html",
             session,
+            status_code=status_code,
+            order=order,
+            done_title=done_title,
+            refusal=refusal,
             page_title="Queue",
             section="queue",
             queue=queue,
@@ -113,5 +153,59 @@ def queue_routes(kit: AdminKit) -> APIRouter:
     @router.post("/admin/schedule/resume")
     def resume(request: Request, csrf_token: FormField = "", back: FormField = "") -> Response:
         return set_paused(request, csrf_token, False, back)
+
+    def queued_article(slug: str) -> Article | None:
+        return next((a for a in newsletter.articles().articles if a.slug == slug), None)
+
+    @router.post("/admin/queue/{slug}/move")
+    def move(
+        request: Request,
+        slug: str,
+        csrf_token: FormField = "",
+        direction: FormField = "",
+        order: FormField = "",
+    ) -> Response:
+        session = kit.auth.require(request)  # writers queue articles too
+        if not kit.ctx.csrf.check(request, csrf_token):
+            return kit.csrf_refused(request, session)
+        articles = newsletter.articles().articles
+        sent = newsletter.ledger.sent_slugs()
+        try:
+            if order != queue_version(queue_order(articles, sent)):
+                raise MoveRefused(STALE_QUEUE)
+            changes = plan_move(
+                articles, sent, slug, direction, kit.ctx.clock(), settings.schedule.tz
+            )
+            apply_move(changes, settings.schedule.tz)
+        except (MoveRefused, StaleVersion) as exc:
+            message = STALE_QUEUE if isinstance(exc, StaleVersion) else str(exc)
+            return queue_page(request, session, refusal=message, status_code=409)
+        # Back to the moved article's row, which takes the focus (its id is the anchor).
+        return kit.redirect(f"/admin?moved={slug}#q-{slug}", session)
+
+    @router.post("/admin/queue/{slug}/status")
+    def set_status(
+        request: Request,
+        slug: str,
+        csrf_token: FormField = "",
+        status: FormField = "",
+        order: FormField = "",
+    ) -> Response:
+        session = kit.auth.require(request)
+        if not kit.ctx.csrf.check(request, csrf_token):
+            return kit.csrf_refused(request, session)
+        article = queued_article(slug)
+        sent = newsletter.ledger.sent_slugs()
+        try:
+            if article is None or status not in ("draft", "queued") or slug in sent:
+                raise MoveRefused(f"{slug!r} is not a draft or queued article")
+            if order != queue_version(queue_order(newsletter.articles().articles, sent)):
+                raise MoveRefused(STALE_QUEUE)
+            write_field(article.path, settings.schedule.tz, status=status)
+        except (MoveRefused, StaleVersion) as exc:
+            message = STALE_QUEUE if isinstance(exc, StaleVersion) else str(exc)
+            return queue_page(request, session, refusal=message, status_code=409)
+        anchor = "q" if status == "queued" else "d"
+        return kit.redirect(f"/admin?moved={slug}#{anchor}-{slug}", session)
 
     return router
