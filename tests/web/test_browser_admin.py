@@ -170,6 +170,36 @@ def test_a_writer_writes_previews_and_queues_an_article(accounts: Site, page: Pa
     _shot(page, "queue-writer")
 
 
+def test_the_preview_follows_as_the_writer_types(accounts: Site, page: Page) -> None:
+    """With script, the email under the form follows the text without pressing Preview
+    (and without saving); the page allows only that one script, by its hash."""
+    base = accounts.base_url
+    folder = accounts.newsletter.settings.articles_path
+    log_in(page, base, WRITER)
+    page.goto(f"{base}/admin/articles/new")
+    policy = page.evaluate(
+        "() => fetch(location.href).then(r => r.headers.get('content-security-policy'))"
+    )
+    assert "script-src 'sha256-" in policy and "unsafe-inline" not in policy.split("script-src")[1]
+    page.get_by_label("Title", exact=True).fill("Shoulder Care")
+    page.get_by_label("Summary").fill("Looking after your shoulders.")
+    assert page.locator("#live-preview iframe").count() == 0
+    page.get_by_label(re.compile("^Article")).press_sequentially("Roll them back slowly.")
+    page.locator("#live-preview pre.text-part").wait_for(timeout=20_000)
+    assert "Roll them back slowly." in page.locator("#live-preview pre.text-part").inner_text()
+    phone = page.frame_locator('iframe[title="The email: Phone, 375 px, light"]')
+    assert phone.locator("h1").inner_text() == "Shoulder Care"
+    assert page.url == f"{base}/admin/articles/new"  # never left the form
+    page.get_by_label(re.compile("^Article")).press_sequentially(" Then forward.")
+    page.wait_for_function(
+        "() => document.querySelector('#live-preview pre.text-part')"
+        ".textContent.includes('Then forward.')",
+        timeout=20_000,
+    )
+    assert not (folder / "shoulder-care.md").exists()  # a preview saves nothing
+    assert_accessible(page, context="the form with its live preview")
+
+
 # -- what a writer cannot do ----------------------------------------------------------------
 
 #: Names of the owner's controls as a screen reader lists them (links and buttons).

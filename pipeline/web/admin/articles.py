@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from pipeline.content.articles import SLUG_PATTERN
 from pipeline.content.editing import (
@@ -42,6 +43,7 @@ from pipeline.web.admin.article_preview import saved_preview_routes
 from pipeline.web.admin.auth import AdminSession
 from pipeline.web.admin.editor import check_text, email_preview, field_of
 from pipeline.web.admin.kit import AdminKit
+from pipeline.web.admin.live_preview import EDITOR_PAGE_POLICY, LIVE_PREVIEW_SCRIPT
 
 FormField = Annotated[str, Form()]
 
@@ -126,7 +128,7 @@ def article_routes(kit: AdminKit) -> APIRouter:
             authors.append(form.author)  # kept, so saving does not drop it
         base = f"/admin/articles/{slug}" if slug else "/admin/articles"
         extra = {"notice": None, "stale": False, "slug_problem": None, "preview": None, **extra}
-        return kit.page(
+        response = kit.page(
             request,
             "article_edit.html",
             session,
@@ -143,8 +145,12 @@ def article_routes(kit: AdminKit) -> APIRouter:
             save_url=f"{base}/edit" if slug else "/admin/articles/new",
             preview_url=f"{base}/preview",
             timezone=settings.schedule.timezone,
+            # Our own constant, never anything typed (see pipeline.web.admin.live_preview).
+            live_script=Markup(LIVE_PREVIEW_SCRIPT),
             **extra,
         )
+        response.headers["Content-Security-Policy"] = EDITOR_PAGE_POLICY
+        return response
 
     def refused(request: Request, csrf_token: str) -> tuple[AdminSession, Response | None]:
         session = kit.auth.require(request)

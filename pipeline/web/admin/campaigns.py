@@ -20,8 +20,6 @@ Reload link.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -44,7 +42,7 @@ from pipeline.web.admin.background import BackgroundSends, SendRequest
 from pipeline.web.admin.charts import engagement_chart, sends_chart
 from pipeline.web.admin.kit import AdminKit
 from pipeline.web.admin.send_now import campaign_path
-from pipeline.web.security import CONTENT_SECURITY_POLICY
+from pipeline.web.security import policy_allowing
 
 FormField = Annotated[str, Form()]
 
@@ -76,11 +74,8 @@ LIVE_SCRIPT = """
   });
 })();
 """
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(LIVE_SCRIPT.encode()).digest()).decode()
 #: The site's policy plus that one script and connections to this site (its stream).
-LIVE_PAGE_POLICY = (
-    f"{CONTENT_SECURITY_POLICY}; script-src 'sha256-{_SCRIPT_HASH}'; connect-src 'self'"
-)
+LIVE_PAGE_POLICY = policy_allowing(LIVE_SCRIPT)
 
 
 @dataclass(frozen=True)
