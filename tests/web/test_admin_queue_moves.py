@@ -246,3 +246,30 @@ async def test_a_stale_page_anonymous_and_cross_site_posts_change_nothing(
         )
         assert answer.status_code == 303 and answer.headers["location"].startswith("/admin/login")
     assert files(newsletter) == before
+
+
+async def test_the_queue_is_also_shown_grouped_by_series_in_part_order(
+    app: FastAPI, newsletter: Newsletter
+) -> None:
+    path = newsletter.settings.articles_path / f"{SERIES[2]}.md"
+    path.write_text(path.read_text().replace("\ntitle:", "\nstatus: draft\ntitle:", 1))
+    async with signed_in(app, WRITER) as writer:
+        html = (await writer.get("/admin")).text
+    grouped = html[html.index("<h2>By series</h2>") :]
+    table = grouped[: grouped.index("</table>")]
+    assert "<caption>Massage and Wellbeing</caption>" in table
+    # Every part, in part order, with its state; a standalone article is not listed.
+    assert [re.search(rf'href="/admin/articles/{s}/edit"', table) is not None for s in SERIES] == [
+        True,
+        True,
+        True,
+    ]
+    positions = [table.index(f"/admin/articles/{slug}/edit") for slug in SERIES]
+    assert positions == sorted(positions)
+    rows = table.split("<tr>")[2:]
+    assert [re.search(r'class="badge">(\w+)<', row).group(1) for row in rows] == [  # type: ignore[union-attr]
+        "queued",
+        "queued",
+        "draft",
+    ]
+    assert "a-standalone" not in table

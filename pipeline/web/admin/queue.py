@@ -36,6 +36,7 @@ from pipeline.content.queue_moves import (
     queue_version,
     write_field,
 )
+from pipeline.content.series import part_order, series_title
 from pipeline.errors import Problem
 from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.store.subscribers import count_by_status
@@ -62,6 +63,31 @@ def _problems_by_article(
         else:
             general.append(f"{problem.path.name}:{problem.line}: {problem.message}")
     return by_slug, general
+
+
+def _series_overview(
+    articles: tuple[Article, ...], sent: set[str], planned: dict[str, Any]
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each series with all its parts in part order: sent, queued (with its date) or draft.
+
+    The queue table above is in send order; this is the same queue grouped by
+    series, so a writer sees at a glance which part is missing or still a draft.
+    """
+    by_series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for article in sorted(articles, key=part_order):
+        if article.series is None:
+            continue
+        state = "sent" if article.slug in sent else article.status
+        by_series[article.series].append(
+            {
+                "slug": article.slug,
+                "title": article.title,
+                "part": article.part,
+                "state": state,
+                "planned": planned.get(article.slug),
+            }
+        )
+    return [(series_title(name), rows) for name, rows in sorted(by_series.items())]
 
 
 def queue_routes(kit: AdminKit) -> APIRouter:
@@ -108,7 +134,8 @@ def queue_routes(kit: AdminKit) -> APIRouter:
             for a in articles
             if a.status == "draft"
         ]
-        order = queue_version(queue_order(articles, newsletter.ledger.sent_slugs()))
+        sent = newsletter.ledger.sent_slugs()
+        order = queue_version(queue_order(articles, sent))
         done_title = next((a.title for a in articles if a.slug == done), None)
         # Files that could not be read as articles (and sent articles with problems).
         broken = [{"slug": slug, "problems": found} for slug, found in sorted(by_slug.items())]
@@ -127,6 +154,7 @@ def queue_routes(kit: AdminKit) -> APIRouter:
             page_title="Queue",
             section="queue",
             queue=queue,
+            series=_series_overview(articles, sent, {str(r["slug"]): r["planned"] for r in queue}),
             drafts=drafts,
             broken=broken,
             general_problems=general,
