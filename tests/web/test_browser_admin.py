@@ -164,8 +164,11 @@ def test_a_writer_writes_previews_and_queues_an_article(accounts: Site, page: Pa
 
     page.get_by_role("link", name="Queue", exact=True).click()
     page.wait_for_url(f"{base}/admin")
-    row = page.get_by_role("row").filter(has_text="Knee Pain and Massage")
+    queued = page.get_by_role("table", name="Queued articles, in send order")
+    row = queued.get_by_role("row").filter(has_text="Knee Pain and Massage")
     assert row.count() == 1 and "queued" in row.inner_text()
+    by_series = page.get_by_role("table", name="Massage and Wellbeing")
+    assert "Knee Pain and Massage" in by_series.get_by_role("row").nth(4).inner_text()  # part 4
     assert_accessible(page, context="the queue with the new article")
     _shot(page, "queue-writer")
 
