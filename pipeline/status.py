@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.events import event_counts
 from pipeline.newsletter import Newsletter
-from pipeline.store.catch_up import catch_up_counts
+from pipeline.store.catch_up import CatchUpCount, catch_up_counts
 from pipeline.store.reports import CampaignReport
 from pipeline.store.stops import StopRecord, StopStore
 
@@ -20,8 +20,15 @@ def campaign_status(
     newsletter: Newsletter,
     report: CampaignReport,
     stops: dict[str, StopRecord] | None = None,
+    caught_up: dict[int, CatchUpCount] | None = None,
 ) -> dict[str, Any]:
-    """One campaign's ``status --json`` object."""
+    """One campaign's ``status --json`` object.
+
+    ``stops`` and ``caught_up`` (catch-up counts by campaign id) may be read
+    once by a caller showing many campaigns; otherwise they are read here.
+    """
+    if caught_up is None:
+        caught_up = catch_up_counts(newsletter.sessions)
     if stops is None:
         stops = {stop.slug: stop for stop in StopStore(newsletter.sessions).all().values()}
     counts = report.counts
@@ -31,7 +38,7 @@ def campaign_status(
     zone = newsletter.settings.schedule.tz
     # Catch-up sends are rows of the article's own campaign (in the counts
     # above too); this says how many came that way.
-    caught = catch_up_counts(newsletter.sessions).get(campaign.id) if campaign else None
+    caught = caught_up.get(campaign.id) if campaign else None
     catch_up = {"planned": caught.planned if caught else 0, "sent": caught.sent if caught else 0}
     return {
         **report.as_dict(),

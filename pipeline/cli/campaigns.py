@@ -217,7 +217,7 @@ def status(
 
         def with_events(report: CampaignReport) -> dict[str, Any]:
             # The owner's receipt shows the same object (pipeline.owner.receipts).
-            return campaign_status(newsletter, report, stops)
+            return campaign_status(newsletter, report, stops, by_id)
 
         _print_json(with_events(reports[0]) if slug else [with_events(r) for r in reports])
         return

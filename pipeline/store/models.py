@@ -1,4 +1,5 @@
-"""SQLAlchemy models: subscribers, campaigns and the delivery ledger.
+"""SQLAlchemy models: subscribers, campaigns, the delivery ledger and what serves them
+(schedule state, one-off sends, stops, events, users, owner notifications, catch-up issues).
 
 The same models run on SQLite (the embedded default) and PostgreSQL; nothing
 here is dialect-specific. Schema changes go through Alembic migrations in
