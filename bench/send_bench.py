@@ -108,7 +108,11 @@ def serial_seconds(audience: int, batch: int = 1000) -> float:
 
 
 def ceiling_payloads(work: Path, audience: int) -> list[dict[str, Any]]:
-    """The campaign's request bodies as plain dicts, built once, outside any timing."""
+    """The campaign's request bodies as plain dicts, built once, outside any timing.
+
+    Each personalization is the transport's own (its JSON read back), so the
+    ceiling posts what the campaign posts, but serialized by ``json``.
+    """
     settings = settings_for(ROOT, {})
     folder = sendgrid_folder(work)
     newsletter = Newsletter(settings_for(folder, {"SENDGRID_API_KEY": TEST_API_KEY}))
@@ -119,16 +123,18 @@ def ceiling_payloads(work: Path, audience: int) -> list[dict[str, Any]]:
     base = settings.web.base_url
     for start in range(0, audience, 1000):
         personalizations = [
-            build_personalization(
-                campaign,
-                Recipient(
-                    email=f"reader{i:07d}@example.com",
-                    first_name=f"Reader{i}",
-                    unsubscribe_url=f"{base}/unsubscribe/"
-                    + newsletter.signer.issue("unsubscribe", i, f"reader{i:07d}@example.com"),
-                    delivery_id=i,
-                    subscriber_id=i,
-                ),
+            json.loads(
+                build_personalization(
+                    campaign,
+                    Recipient(
+                        email=f"reader{i:07d}@example.com",
+                        first_name=f"Reader{i}",
+                        unsubscribe_url=f"{base}/unsubscribe/"
+                        + newsletter.signer.issue("unsubscribe", i, f"reader{i:07d}@example.com"),
+                        delivery_id=i,
+                        subscriber_id=i,
+                    ),
+                )
             )
             for i in range(start, min(start + 1000, audience))
         ]

@@ -119,6 +119,7 @@ class BrakeReadings(Protocol):
     """What the brake reads and writes (:class:`pipeline.store.brake.BrakeStore`)."""
 
     def counts(self, campaign_id: int) -> tuple[int, int, int, int]: ...
+    def troubles(self, campaign_id: int) -> tuple[int, int]: ...
     def baseline(self, campaign_id: int) -> tuple[int, int, int] | None: ...
     def release(self, now: datetime, campaign_id: int | None = None) -> int: ...
 
@@ -146,12 +147,14 @@ class Brake:
     def __call__(self, campaign_id: int) -> str | None:
         """After a batch of ``campaign_id`` is recorded: why to stop, if at all.
 
-        Counting reads every row of the campaign, so it is paced: after each
-        batch until there are enough sends to judge (:data:`MIN_SENDS`), so
-        the first judgement comes as early as the rule allows, then at most
-        every :data:`CHECK_EVERY` seconds (on the monotonic clock: this is
-        pacing, not the run's time). A 100,000-row send is counted a few
-        times, not once per batch.
+        Counting the sends reads every row of the campaign, so it is paced:
+        after each batch until there are enough sends to judge
+        (:data:`MIN_SENDS`), so the first judgement comes as early as the
+        rule allows, then at most every :data:`CHECK_EVERY` seconds (on the
+        monotonic clock: this is pacing, not the run's time). And it is
+        skipped while no bounce or complaint is new since the baseline (an
+        index lookup of the few people concerned): without one, no rate is
+        above any limit. A healthy 100,000-row send never counts its rows.
         """
         with self._lock:
             due = self._next_check.get(campaign_id, 0.0)
@@ -160,6 +163,10 @@ class Brake:
                 return None
         base = self._store.baseline(campaign_id)
         baseline = BrakeCounts(*base) if base is not None else None
+        bounced, complained = self._store.troubles(campaign_id)
+        seen = baseline or BrakeCounts(0, 0, 0)
+        if bounced <= seen.bounced and complained <= seen.complained:
+            return None  # nothing new since the baseline: no rate is above its limit
         counts = BrakeCounts(*self._store.counts(campaign_id))
         if counts.since(baseline).sends >= MIN_SENDS:
             with self._lock:

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.newsletter import Newsletter
-from pipeline.sending.brake import BrakeCounts, BrakeLimits, decide, is_brake
+from pipeline.sending.brake import Brake, BrakeCounts, BrakeLimits, decide, is_brake
 from pipeline.sending.worker import Worker
 from pipeline.store.models import WaitingFor
 from pipeline.subscribers import import_csv
@@ -111,3 +111,36 @@ def test_12_of_100_refused_pause_the_campaign_and_send_yes_finishes_it(
         listed = json.loads(cli(config, "subscribers", "list", "--json").stdout)
         bounced = sorted(p["email"] for p in listed if p["status"] == "bounced")
         assert bounced == sorted(refused)
+
+
+class _Readings:
+    """The brake's store in memory, counting how often the full count is asked for."""
+
+    def __init__(self, troubles: tuple[int, int], counts: tuple[int, int, int, int]) -> None:
+        self.troubles_now = troubles
+        self.counts_now = counts
+        self.full_counts = 0
+
+    def counts(self, campaign_id: int) -> tuple[int, int, int, int]:
+        self.full_counts += 1
+        return self.counts_now
+
+    def troubles(self, campaign_id: int) -> tuple[int, int]:
+        return self.troubles_now
+
+    def baseline(self, campaign_id: int) -> tuple[int, int, int] | None:
+        return None
+
+    def release(self, now: object, campaign_id: int | None = None) -> int:
+        return 0
+
+
+def test_a_healthy_send_never_counts_its_rows_and_a_bounce_makes_it_count() -> None:
+    readings = _Readings(troubles=(0, 0), counts=(1000, 0, 0, 5000))
+    brake = Brake(BrakeLimits(max_bounce_rate=0.05, max_complaint_rate=0.001), readings)
+    assert [brake(1) for _ in range(20)] == [None] * 20
+    assert readings.full_counts == 0  # no bounce, no complaint: no rate to judge
+    readings.troubles_now, readings.counts_now = (80, 0), (1000, 80, 0, 5000)
+    reason = brake(1)
+    assert readings.full_counts == 1
+    assert reason is not None and is_brake(reason) and "80 bounces in 1000 sends" in reason
