@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.models import (
@@ -57,17 +57,18 @@ def brake_troubles(session: Session, campaign_id: int) -> tuple[int, int]:
     instead of a pass over every row of the campaign.
     """
     troubled = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+    # A correlated EXISTS, not a join: given a join, SQLite's planner walks
+    # every row of the campaign (a fifth of a send's time, measured).
+    sent_to = exists().where(
+        Delivery.campaign_id == campaign_id,
+        Delivery.subscriber_id == Subscriber.id,
+        Delivery.status.in_(_ENDED),
+    )
     row = session.execute(
         select(
             func.count().filter(Subscriber.status == SubscriberStatus.BOUNCED),
             func.count().filter(Subscriber.status == SubscriberStatus.COMPLAINED),
-        )
-        .select_from(Subscriber)
-        .join(
-            Delivery,
-            and_(Delivery.subscriber_id == Subscriber.id, Delivery.campaign_id == campaign_id),
-        )
-        .where(Subscriber.status.in_(troubled), Delivery.status.in_(_ENDED))
+        ).where(Subscriber.status.in_(troubled), sent_to)
     ).one()
     return int(row[0]), int(row[1])
 

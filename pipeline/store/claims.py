@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,9 +23,12 @@ from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, Subscrib
 from pipeline.store.row_conditions import in_flight, status_is
 
 
-@dataclass(frozen=True)
-class ClaimedRow:
-    """A ledger row claimed for sending, with the address it goes to."""
+class ClaimedRow(NamedTuple):
+    """A ledger row claimed for sending, with the address it goes to.
+
+    A named tuple (as immutable as a frozen dataclass, made in a third of the
+    time): one is made per recipient, straight from the claim's result rows.
+    """
 
     delivery_id: int
     subscriber_id: int
@@ -200,10 +204,7 @@ def _claim_once(
             )
             .order_by(Delivery.id)
         ).all()
-        claimed = [
-            ClaimedRow(delivery_id=d, subscriber_id=s, email=e, first_name=f, catch_up_at=c)
-            for d, s, e, f, c in rows
-        ]
+        claimed = [ClaimedRow._make(row) for row in rows]  # columns in field order
         if len(claimed) < taken:
             # Checked here, per batch, rather than over the whole campaign: someone
             # who left (or was erased) since planning is suppressed, never mailed.
