@@ -98,7 +98,10 @@ def bench_send(
             f"send benchmark: ledger says {report.counts.sent} sent, "
             f"server received {received}, of {audience}"
         )
-    plan = f"{plans[0].processes} x {plans[0].lanes}" if plans else "?"
+    first = plans[0] if plans else None
+    plan = (
+        f"{first.processes} x {'up to ' if first.adaptive else ''}{first.lanes}" if first else "?"
+    )
     return SendRun(elapsed, audience, plan)
 
 

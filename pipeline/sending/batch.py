@@ -166,7 +166,7 @@ class BatchSender:
         reason before any row goes back to pending, so another lane of the run
         that claims those rows next already knows the run is stopping.
         """
-        recipients = [self.links.recipient(row) for row in claim.rows]
+        recipients = self.links.recipients(claim.rows)
         renew_every = max(self.lease.total_seconds() / 4, 0.05)
         heartbeat = Heartbeat(
             lambda: self.store.renew(claim, self.clock()), renew_every, self.lease, self.clock

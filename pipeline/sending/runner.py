@@ -25,6 +25,7 @@ from pipeline.render import RenderedIssue
 from pipeline.render.message import Sender
 from pipeline.sending.batch import BatchLedger, BatchSender, CampaignMessages
 from pipeline.sending.heap import HEAP as _HEAP
+from pipeline.sending.lanes import LaneGate
 from pipeline.sending.plan import SendPlan, plan_run
 from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
 from pipeline.sending.recipients import RecipientLinks
@@ -71,9 +72,10 @@ class RunResult:
 
 
 class _RunState:
-    """What the lanes of one run share: the first reason to stop, and batch count."""
+    """What the lanes of one process share: the first reason to stop, turns, batch count."""
 
-    def __init__(self) -> None:
+    def __init__(self, plan: SendPlan) -> None:
+        self.gate = LaneGate(plan.lanes, adaptive=plan.adaptive)
         self.lock = threading.Lock()
         self.stopped: str | None = None
         self.batches = 0
@@ -195,16 +197,14 @@ class CampaignRunner:
         store.expire_stale(campaign.id, self._clock(), self._lease, is_dead_sender)
         store.mark_running(campaign.id, self._clock())
         message = CampaignMessages.of(campaign, self._sender, store.catch_up_issue)
-        state = _RunState()
         # This process's first lane's transport, built now because its kind
         # decides the plan (building one opens nothing: lanes open their own).
         first = self._transports()
         plan = self._choose(first, campaign)
+        state = _RunState(plan)
         helpers = HelperProcesses(plan.processes - 1)
         self._helpers = helpers
-        helpers.start(
-            self._before_fork, lambda: self._work_as_helper(campaign, message, plan.lanes)
-        )
+        helpers.start(self._before_fork, lambda: self._work_as_helper(campaign, message, plan))
         try:
             self._work(campaign, message, progress, state, plan.lanes, first)
         except BaseException:
@@ -276,7 +276,7 @@ class CampaignRunner:
             raise state.error
 
     def _work_as_helper(
-        self, campaign: CampaignRecord, message: CampaignMessages, lanes: int
+        self, campaign: CampaignRecord, message: CampaignMessages, plan: SendPlan
     ) -> int:
         """A forked helper's whole life: its own identity, stop signals and lanes."""
         self._identity = sender_identity()  # claims must name this process, not the parent
@@ -285,8 +285,8 @@ class CampaignRunner:
         self._open = []
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda _signum, _frame: self.request_stop())
-        state = _RunState()
-        self._work(campaign, message, None, state, lanes)
+        state = _RunState(plan)
+        self._work(campaign, message, None, state, plan.lanes)
         return FINISHED if state.stopped is None else STOPPED
 
     def _lane_in_thread(
@@ -326,22 +326,27 @@ class CampaignRunner:
                     state.stop("stopped on request; run send again to carry on")
                 if state.stopped is not None:
                     return
-                # The claim itself skips (suppresses) anyone who left since planning.
-                claim = store.claim(
-                    campaign.id, self._batch_size, self._clock(), self._identity, after
-                )
-                if not claim.rows:
-                    return
-                if state.stopped is not None:
-                    # Another lane stopped the run (and gave these rows back) meanwhile.
-                    store.release(claim)
-                    return
-                after = claim.rows[-1].delivery_id
-                with state.lock:
-                    state.batches += 1
-                end = self._batches.send_claim(
-                    transport, message, claim, self._stop.is_set, lambda e: state.stop(e.reason)
-                )
+                with state.gate.turn(self._stop.is_set):  # pipeline.sending.lanes
+                    if self._stop.is_set() or state.stopped is not None:
+                        continue  # the loop's top says why
+                    work, waited = time.thread_time(), transport.waited
+                    # The claim itself skips (suppresses) anyone who left since planning.
+                    claim = store.claim(
+                        campaign.id, self._batch_size, self._clock(), self._identity, after
+                    )
+                    if not claim.rows:
+                        return
+                    if state.stopped is not None:
+                        # Another lane stopped the run (and gave these rows back) meanwhile.
+                        store.release(claim)
+                        return
+                    after = claim.rows[-1].delivery_id
+                    with state.lock:
+                        state.batches += 1
+                    end = self._batches.send_claim(
+                        transport, message, claim, self._stop.is_set, lambda e: state.stop(e.reason)
+                    )
+                    state.gate.observe(transport.waited - waited, time.thread_time() - work)
                 if end is not None and end.needs_owner and self._owner_reason is None:
                     self._owner_reason = end.reason
                 if self._brake is not None and (why := self._brake(campaign.id)):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,6 +26,7 @@ from pipeline.store.campaigns import CampaignCounts, CampaignRecord
 from pipeline.store.catch_up_issues import catch_up_issue
 from pipeline.store.claims import Claim, ClaimedRow
 from pipeline.store.failures import mark_bounced
+from pipeline.store.write_turns import turn, write_turns
 from pipeline.store.writeback import OutcomeGroup, record_outcomes, release_rows
 
 __all__ = [
@@ -42,6 +44,9 @@ class Ledger:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        # The runner's writes queue for SQLite's one writer (pipeline.store.write_turns).
+        bind = sessions.kw.get("bind")
+        self._turns = write_turns(bind) if isinstance(bind, Engine) else None
 
     # -- campaigns (pipeline.store.campaigns) ---------------------------------------
 
@@ -108,11 +113,13 @@ class Ledger:
 
         An empty claim means the campaign has no pending rows (see claims.claim).
         """
-        return claims.claim(self._sessions, campaign_id, size, now, owner, after)
+        with turn(self._turns):
+            return claims.claim(self._sessions, campaign_id, size, now, owner, after)
 
     def renew(self, claim: Claim, now: datetime) -> bool:
         """Extend the lease on a claim still in flight; whether the claim still holds."""
-        return claims.renew(self._sessions, claim, now)
+        with turn(self._turns):
+            return claims.renew(self._sessions, claim, now)
 
     def expire_stale(
         self,
@@ -142,14 +149,14 @@ class Ledger:
         groups = [g for g in groups if g.delivery_ids]
         if not groups:
             return
-        with self._sessions.begin() as session:
+        with turn(self._turns), self._sessions.begin() as session:
             record_outcomes(session.connection(), claim, groups, now)
 
     def release(self, claim: Claim, delivery_ids: Sequence[int] | None = None) -> None:
         """Give a claim's rows back (all of them, or these): nothing was handed over."""
         if delivery_ids is not None and not delivery_ids:
             return
-        with self._sessions.begin() as session:
+        with turn(self._turns), self._sessions.begin() as session:
             release_rows(session.connection(), claim, delivery_ids)
 
     def catch_up_issue(self, campaign_id: int, slot: datetime) -> RenderedIssue | None:

@@ -37,15 +37,16 @@ def _auto(
 @pytest.mark.parametrize(
     ("kind", "pending", "cpus", "expected"),
     [
-        # An API waits on the network: several requests in flight, from the first batch.
-        ("api", 500, 1, SendPlan(API_LANES, 1)),
-        ("api", 500, 8, SendPlan(API_LANES, 1)),  # too small to repay a fork
-        ("api", ROWS_PER_PROCESS - 1, 2, SendPlan(API_LANES, 1)),
-        ("api", 2 * ROWS_PER_PROCESS, 2, SendPlan(API_LANES, 2)),
-        ("api", 100_000, 1, SendPlan(API_LANES, 1)),  # no core to spare
-        ("api", 100_000, 2, SendPlan(API_LANES, 2)),  # at most a process per core
-        ("api", 1_000_000, 64, SendPlan(API_LANES, 4)),  # and at most four
-        ("api", 50_000, 8, SendPlan(API_LANES, 2)),  # a process per 20,000 rows
+        # An API waits on the network: up to API_LANES requests in flight, as many
+        # as its answer time needs (pipeline.sending.lanes).
+        ("api", 500, 1, SendPlan(API_LANES, 1, adaptive=True)),
+        ("api", 500, 8, SendPlan(API_LANES, 1, adaptive=True)),  # too small to repay a fork
+        ("api", ROWS_PER_PROCESS - 1, 2, SendPlan(API_LANES, 1, adaptive=True)),
+        ("api", 2 * ROWS_PER_PROCESS, 2, SendPlan(API_LANES, 2, adaptive=True)),
+        ("api", 100_000, 1, SendPlan(API_LANES, 1, adaptive=True)),  # no core to spare
+        ("api", 100_000, 2, SendPlan(API_LANES, 2, adaptive=True)),  # at most a process per core
+        ("api", 1_000_000, 64, SendPlan(API_LANES, 4, adaptive=True)),  # and at most four
+        ("api", 50_000, 8, SendPlan(API_LANES, 2, adaptive=True)),  # a process per 20,000 rows
         # SMTP: lanes over all processes stay within [smtp] max_connections (3).
         ("smtp", 500, 2, SendPlan(3, 1)),
         ("smtp", 100_000, 2, SendPlan(1, 2)),
@@ -66,7 +67,7 @@ def test_explicit_settings_win() -> None:
     assert _auto("local", 10, 1, concurrency=6, processes=3) == SendPlan(6, 3)
     # One explicit, the other auto: only the auto one is chosen.
     assert _auto("api", 100_000, 2, concurrency=2) == SendPlan(2, 2)
-    assert _auto("api", 10, 2, processes=2) == SendPlan(API_LANES, 2)
+    assert _auto("api", 10, 2, processes=2) == SendPlan(API_LANES, 2, adaptive=True)
     # Explicit lanes on SMTP are the owner's call, above max_connections too.
     assert _auto("smtp", 10, 2, concurrency=5) == SendPlan(5, 1)
 
@@ -79,9 +80,12 @@ def test_smtp_lanes_follow_max_connections() -> None:
 
 
 def test_no_helpers_without_fork() -> None:
-    assert _auto("api", 1_000_000, 8, can_fork=False) == SendPlan(API_LANES, 1)
+    assert _auto("api", 1_000_000, 8, can_fork=False) == SendPlan(API_LANES, 1, adaptive=True)
 
 
 def test_the_line_a_send_prints() -> None:
     assert SendPlan(4, 2).describe() == "sending with 4 lanes in 2 processes"
     assert SendPlan(1, 1).describe() == "sending with 1 lane in 1 process"
+    assert SendPlan(8, 2, adaptive=True).describe() == (
+        "sending with up to 8 lanes in 2 processes (as many as the provider's answer time needs)"
+    )

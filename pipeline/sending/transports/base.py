@@ -168,6 +168,9 @@ class Transport(ABC):
     #: How auto settings give it lanes (:mod:`pipeline.sending.plan`): "api" waits
     #: on the network, "smtp" holds a connection per lane, "local" works on the CPU.
     kind: ClassVar[TransportKind] = "local"
+    #: Seconds this transport has spent waiting for its provider's answers (an
+    #: API transport counts them; auto lanes follow them: pipeline.sending.lanes).
+    waited: float = 0.0
     #: An injected wait (tests); None: wait on the stop event.
     _sleep: Sleep | None = None
 

@@ -32,6 +32,7 @@ import http
 import http.client
 import logging
 import random
+import time
 import urllib.error
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -114,6 +115,7 @@ class HttpTransport(Transport):
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
+        self.waited = 0.0  # Transport.waited: this lane's seconds in posts
         # The provider module's logger, so its log lines keep their name.
         self._log = logging.getLogger(type(self).__module__)
 
@@ -251,7 +253,7 @@ class HttpTransport(Transport):
 
         while True:
             try:
-                answer = self.post(body)
+                answer = self._timed_post(body)
             except urllib.error.URLError as exc:
                 # urllib raises URLError only while connecting or writing: the
                 # request never arrived whole, so nothing was accepted.
@@ -292,6 +294,14 @@ class HttpTransport(Transport):
                 return everyone(Outcome.DEFERRED, self._clean(f"{error} ({failures} tries)"))
             if self._wait(self._backoff(failures, BACKOFF_CAP), f"answered {answer.status}"):
                 return everyone(Outcome.DEFERRED, "stopped")
+
+    def _timed_post(self, body: str | bytes) -> HttpAnswer:
+        """:meth:`post`, its time added to :attr:`waited` (what auto lanes follow)."""
+        start = time.perf_counter()
+        try:
+            return self.post(body)
+        finally:
+            self.waited += time.perf_counter() - start
 
     # -- waiting ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -117,14 +117,19 @@ def json_string(value: str) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value).encode()
+        return _ascii_json(value)
+
+
+def _ascii_json(value: object) -> bytes:
+    # The standard library escapes everything outside ASCII, lone surrogates too.
+    return json.dumps(value).encode()
 
 
 def _json_bytes(value: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value).encode()
+        return _ascii_json(value)
 
 
 def build_personalization(campaign: CampaignBody, recipient: Recipient) -> bytes:
@@ -133,13 +138,23 @@ def build_personalization(campaign: CampaignBody, recipient: Recipient) -> bytes
     Called once per recipient, so it writes the JSON itself from parts worked
     out once per campaign (the keys, the campaign's name): building a dict of
     dicts and serializing it cost several times as much, and was a fifth of
-    a send's time. Only the values are encoded here, each by
-    :func:`json_string`, so the text is exactly as valid as orjson's.
+    a send's time. Only the values are encoded here, by orjson (or, for a
+    value it refuses, the standard library), so the text is as valid as theirs.
     """
+    try:
+        return _personalization(campaign, recipient, orjson.dumps)
+    except orjson.JSONEncodeError:  # a lone surrogate: valid JSON all the same
+        return _personalization(campaign, recipient, _ascii_json)
+
+
+def _personalization(
+    campaign: CampaignBody, recipient: Recipient, string: Callable[[str], bytes]
+) -> bytes:
     values = recipient.values()
+    escape = html.escape
     substitutions = b",".join(
         [
-            key + json_string(html.escape(values[name], quote=True) if escaped else values[name])
+            key + string(escape(values[name], quote=True) if escaped else values[name])
             for key, name, escaped in campaign.substitution_keys
         ]
     )
@@ -148,13 +163,12 @@ def build_personalization(campaign: CampaignBody, recipient: Recipient) -> bytes
         ids += b',"delivery_id":"%d"' % recipient.delivery_id
     if recipient.subscriber_id is not None:
         ids += b',"subscriber_id":"%d"' % recipient.subscriber_id
-    unsubscribe = json_string(f"<{header_safe(recipient.unsubscribe_url)}>")
     return _PERSONALIZATION % (
-        json_string(recipient.email),
+        string(recipient.email),
         substitutions,
         campaign.campaign_json,
         ids,
-        unsubscribe,
+        string(f"<{header_safe(recipient.unsubscribe_url)}>"),
     )
 
 
