@@ -161,9 +161,11 @@ class Brake:
             now = time.monotonic()
             if now < due:
                 return None
+        bounced, complained = self._store.troubles(campaign_id)
+        if bounced == complained == 0:
+            return None  # the usual case, and no rate can be above its limit
         base = self._store.baseline(campaign_id)
         baseline = BrakeCounts(*base) if base is not None else None
-        bounced, complained = self._store.troubles(campaign_id)
         seen = baseline or BrakeCounts(0, 0, 0)
         if bounced <= seen.bounced and complained <= seen.complained:
             return None  # nothing new since the baseline: no rate is above its limit

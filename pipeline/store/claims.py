@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.db import rowcount
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from pipeline.store.row_conditions import in_flight, status_is
+from pipeline.store.write_turns import WriteTurns
+from pipeline.store.write_turns import turn as write_turn
 
 
 class ClaimedRow(NamedTuple):
@@ -87,6 +89,7 @@ def claim(
     now: datetime,
     owner: str,
     after: int = 0,
+    turns: WriteTurns | None = None,
 ) -> Claim:
     """Move up to ``size`` pending rows to sending under a fresh claim token.
 
@@ -105,9 +108,12 @@ def claim(
     Rows taken but all suppressed (everyone in them left) say nothing
     about the rest, so the search goes on at once: however long a run of
     suppressed rows, an empty claim means no row is pending.
+
+    ``turns`` (SQLite: :mod:`pipeline.store.write_turns`) is taken for each
+    write transaction only, not while the claimed rows are read.
     """
     while True:
-        claimed, taken = _claim_once(sessions, campaign_id, size, now, owner, after)
+        claimed, taken = _claim_once(sessions, campaign_id, size, now, owner, after, turns)
         if claimed.rows:
             return claimed
         if taken > 0:
@@ -144,6 +150,7 @@ def _claim_once(
     now: datetime,
     owner: str,
     after: int,
+    turns: WriteTurns | None,
 ) -> tuple[Claim, int]:
     """One guarded claim: the rows to send, and how many rows it took (suppressed too)."""
     token = uuid.uuid4().hex
@@ -169,11 +176,10 @@ def _claim_once(
         .prefix_with("MATERIALIZED")
     )
     candidates = select(claimable.c.id)
-    with sessions.begin() as session:
+    with write_turn(turns), sessions.begin() as session:
         # Core execution: plain rows, no ORM bookkeeping on the hot path.
-        connection = session.connection()
         taken = rowcount(
-            connection.execute(
+            session.connection().execute(
                 update(Delivery)
                 .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.PENDING)
                 .values(
@@ -185,9 +191,13 @@ def _claim_once(
                 )
             )
         )
-        if not taken:
-            return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
-        rows = connection.execute(
+    if not taken:
+        return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
+    # Read once the claim is committed, so writers wait on it the shortest
+    # time: the rows are ours now (in flight under our token) however long
+    # this takes, and the subscribers' state read is only fresher.
+    with sessions() as session:
+        rows = session.connection().execute(
             select(
                 Delivery.id,
                 Subscriber.id,
@@ -203,22 +213,24 @@ def _claim_once(
                 Subscriber.status == SubscriberStatus.ACTIVE,
             )
             .order_by(Delivery.id)
-        ).all()
+        )
         claimed = [ClaimedRow._make(row) for row in rows]  # columns in field order
-        if len(claimed) < taken:
-            # Checked here, per batch, rather than over the whole campaign: someone
-            # who left (or was erased) since planning is suppressed, never mailed.
-            still_here = exists().where(
-                Subscriber.id == Delivery.subscriber_id,
-                Subscriber.status == SubscriberStatus.ACTIVE,
-            )
-            connection.execute(
+    if len(claimed) < taken:
+        # Checked here, per batch, rather than over the whole campaign: someone
+        # who left (or was erased) since planning is suppressed, never mailed.
+        # Should this process die first, those rows stay in flight and are
+        # reported uncertain: never mailed either.
+        # Exactly the rows not read above: one read above goes out, even if
+        # its subscriber leaves this very moment (the next claim catches that).
+        kept = [row.delivery_id for row in claimed]
+        with write_turn(turns), sessions.begin() as session:
+            session.connection().execute(
                 update(Delivery)
                 .where(
                     Delivery.campaign_id == campaign_id,
                     Delivery.claim_token == token,
                     status_is(DeliveryStatus.SENDING),
-                    ~still_here,
+                    Delivery.id.not_in(kept),
                 )
                 .values(status=DeliveryStatus.SUPPRESSED, claim_token=None)
             )

@@ -113,8 +113,7 @@ class Ledger:
 
         An empty claim means the campaign has no pending rows (see claims.claim).
         """
-        with turn(self._turns):
-            return claims.claim(self._sessions, campaign_id, size, now, owner, after)
+        return claims.claim(self._sessions, campaign_id, size, now, owner, after, self._turns)
 
     def renew(self, claim: Claim, now: datetime) -> bool:
         """Extend the lease on a claim still in flight; whether the claim still holds."""
