@@ -261,7 +261,7 @@ def test_smtp_fails_that_recipient_and_the_relay_never_sees_it(tmp_path: Path) -
     shutil.copyfile(ROOT / "newsletter.toml", tmp_path / "newsletter.toml")
     base = load_settings(tmp_path / "newsletter.toml", environ={"NEWSLETTER_SECRET_KEY": "t"})
     people = recipients(2)
-    hostile = [replace(people[0], email=address, delivery_id=None) for address in HOSTILE]
+    hostile = [people[0]._replace(email=address, delivery_id=None) for address in HOSTILE]
     with SmtpTestServer() as server:
         settings = configure(base, server.port)
         with transport_for(settings, FakeSleep()) as transport:
