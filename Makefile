@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict pipeline
 
 clean:
-	rm -rf $(VENV) node_modules outbox newsletter.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules outbox newsletter.db newsletter.db-writers .pytest_cache .mypy_cache .ruff_cache
 
 ## bench: print the performance table (render, send vs. raw ceiling, import, memory)
 bench: $(STAMP)
