@@ -107,18 +107,15 @@ class CampaignRunner:
 
     With ``concurrency`` above 1, that many lanes (each with its own transport)
     claim, send and record batches side by side, so one lane's database work
-    overlaps another's wait on the network. Each lane has at most one batch in
-    flight, so a crash leaves at most one batch in doubt per lane.
-
-    With ``processes`` above 1, the run also forks that many less one helper
-    processes (:mod:`pipeline.sending.processes`), each with ``concurrency`` lanes, so
-    the work spreads over more than one core. ``before_fork`` must close what a
-    child must not share (the database pool).
-
-    ``concurrency`` or ``processes`` None means auto: each run chooses them
-    (:func:`~pipeline.sending.plan.choose_plan`) from its transport, its
-    pending rows and ``cpus`` (the usable cores when None), and hands the
-    choice to ``on_plan`` before anything is sent.
+    overlaps another's wait on the network; each has at most one batch in
+    flight, so a crash leaves at most one batch in doubt per lane. With
+    ``processes`` above 1, the run also forks that many less one helpers
+    (:mod:`pipeline.sending.processes`) with as many lanes each, so the work
+    spreads over more than one core; ``before_fork`` must close what a child
+    must not share (the database pool). None means auto: each run chooses
+    (:func:`~pipeline.sending.plan.choose_plan`) from its transport, pending
+    rows and ``cpus`` (None: the usable cores), tells ``on_plan`` before it
+    sends, and auto lanes follow the answer time (:mod:`pipeline.sending.lanes`).
     """
 
     def __init__(
