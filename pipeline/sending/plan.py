@@ -112,7 +112,7 @@ def plan_run(
     smtp_max_connections: int,
 ) -> SendPlan:
     """:func:`choose_plan` for a run: the usable cores when ``cpus`` is None, and
-    ``pending()`` asked only when its answer matters (it reads every row)."""
+    ``pending()`` asked only when its answer matters (it counts an index)."""
     usable = cpus if cpus is not None else usable_cpus()
     return choose_plan(
         kind,

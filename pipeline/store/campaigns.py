@@ -27,7 +27,7 @@ from pipeline.store.models import (
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.store.row_conditions import has_open_rows
+from pipeline.store.row_conditions import has_open_rows, status_is
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,21 @@ def counts(sessions: sessionmaker[Session], campaign: CampaignRecord) -> Campaig
         by_status = {DeliveryStatus(status): int(n) for status, n in rows}
     values = {state.value: by_status.get(state, 0) for state in DeliveryStatus}
     return CampaignCounts(slug=campaign.slug, planned=sum(values.values()), **values)
+
+
+def pending_count(sessions: sessionmaker[Session], campaign_id: int) -> int:
+    """Rows still pending: counted in ``ix_deliveries_pending`` alone, not over every row.
+
+    A run asks this once to choose its processes; :func:`counts` reads all of
+    a campaign's rows (a tenth of a second for 100,000 on SQLite).
+    """
+    with sessions() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.campaign_id == campaign_id, status_is(DeliveryStatus.PENDING))
+        )
+        return int(count or 0)
 
 
 def finish_if_done(sessions: sessionmaker[Session], campaign_id: int, now: datetime) -> bool:

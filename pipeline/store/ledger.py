@@ -92,6 +92,10 @@ class Ledger:
         """Record that sending began (first time only)."""
         campaigns.mark_running(self._sessions, campaign_id, now)
 
+    def pending(self, campaign_id: int) -> int:
+        """Rows still pending, from their index alone (a run's choice of processes)."""
+        return campaigns.pending_count(self._sessions, campaign_id)
+
     def counts(self, campaign: CampaignRecord) -> CampaignCounts:
         """Row counts by state."""
         return campaigns.counts(self._sessions, campaign)

@@ -316,6 +316,18 @@ def test_a_real_sqlite_lock_does_not_stop_the_heartbeat(tmp_path: Path) -> None:
 # -- point 3: write-backs match the claim token ----------------------------------------
 
 
+def test_the_pending_count_from_its_index_agrees_with_the_full_count(
+    newsletter: Newsletter,
+) -> None:
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    ledger, clock = newsletter.ledger, _clock(newsletter)
+    assert ledger.pending(campaign.id) == ledger.counts(campaign).pending == 5
+    claim = ledger.claim(campaign.id, 2, clock(), "sender-a")
+    assert ledger.pending(campaign.id) == ledger.counts(campaign).pending == 3
+    ledger.release(claim)
+    assert ledger.pending(campaign.id) == ledger.counts(campaign).pending == 5
+
+
 def test_a_late_sender_never_touches_rows_claimed_again_by_another(newsletter: Newsletter) -> None:
     campaign, _ = newsletter.plan(SAMPLE_SLUG)
     ledger, clock = newsletter.ledger, _clock(newsletter)
