@@ -80,12 +80,17 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-@pytest.fixture
-def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
-    nl = make_newsletter(tmp_path / "clinic", clock=clock, send=False)
+def staffed_newsletter(folder: Path, clock: FixedClock, *, send: bool = False) -> Newsletter:
+    """The sample folder (the sample issue sent only with ``send``), an owner and a writer."""
+    nl = make_newsletter(folder, clock=clock, send=send)
     for email, role in ((OWNER, "owner"), (WRITER, "writer")):
         add_user(nl.sessions, email, role, hash_password(PASSWORD), clock())
     return nl
+
+
+@pytest.fixture
+def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
+    return staffed_newsletter(tmp_path / "clinic", clock)
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pipeline.accounts import hash_password
 from pipeline.cli.content import collect_problems
 from pipeline.newsletter import Newsletter
-from pipeline.store.users import add_user
 from pipeline.web.app import create_app
 from tests.helpers import SAMPLE_SLUG, FixedClock
-from tests.web.test_admin import OWNER, PASSWORD, WRITER, signed_in
-from tests.web.test_web import csrf_from, make_newsletter, read_eml, web_client
+from tests.web.test_admin import OWNER, WRITER, signed_in, staffed_newsletter
+from tests.web.test_web import csrf_from, read_eml, web_client
 
 pytestmark = pytest.mark.anyio
 
@@ -46,10 +44,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
-    nl = make_newsletter(tmp_path / "clinic", clock=clock, send=False)
-    for email, role in ((OWNER, "owner"), (WRITER, "writer")):
-        add_user(nl.sessions, email, role, hash_password(PASSWORD), clock())
-    return nl
+    return staffed_newsletter(tmp_path / "clinic", clock)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from pipeline.accounts import hash_password
 from pipeline.cli.schedule import schedule_listing
 from pipeline.events.model import DeliveryEvent, EventKind
 from pipeline.events.record import store_events
@@ -35,13 +34,12 @@ from pipeline.store.holds import HoldStore
 from pipeline.store.models import Delivery, DeliveryStatus, ScheduledSendStatus, Subscriber
 from pipeline.store.oneoffs import OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore
-from pipeline.store.users import add_user
 from pipeline.web.admin.campaigns import LIVE_SCRIPT, LivePace
 from pipeline.web.admin.charts import engagement_chart, sends_chart
 from pipeline.web.app import create_app
 from tests.helpers import SAMPLE_SLUG, FixedClock
-from tests.web.test_admin import OWNER, PASSWORD, WRITER, signed_in
-from tests.web.test_web import NEXT_SLUG, SECRET, csrf_from, make_newsletter
+from tests.web.test_admin import OWNER, WRITER, signed_in, staffed_newsletter
+from tests.web.test_web import NEXT_SLUG, SECRET, csrf_from
 
 pytestmark = pytest.mark.anyio
 
@@ -53,10 +51,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 @pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
     """The sample folder with nothing sent yet, an owner and a writer."""
-    nl = make_newsletter(tmp_path / "clinic", clock=clock, send=False)
-    for email, role in ((OWNER, "owner"), (WRITER, "writer")):
-        add_user(nl.sessions, email, role, hash_password(PASSWORD), clock())
-    return nl
+    return staffed_newsletter(tmp_path / "clinic", clock)
 
 
 @pytest.fixture

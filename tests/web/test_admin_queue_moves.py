@@ -11,15 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pipeline.accounts import hash_password
 from pipeline.content.articles import load_articles
 from pipeline.content.queue import queue_order
 from pipeline.newsletter import Newsletter
-from pipeline.store.users import add_user
 from pipeline.web.app import create_app
 from tests.helpers import FixedClock
-from tests.web.test_admin import OWNER, PASSWORD, WRITER, signed_in
-from tests.web.test_web import csrf_from, make_newsletter, web_client
+from tests.web.test_admin import OWNER, WRITER, signed_in, staffed_newsletter
+from tests.web.test_web import csrf_from, web_client
 
 pytestmark = pytest.mark.anyio
 
@@ -43,11 +41,9 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
-    nl = make_newsletter(tmp_path / "clinic", clock=clock, send=False)
+    nl = staffed_newsletter(tmp_path / "clinic", clock)
     for name, text in EXTRA.items():
         (nl.settings.articles_path / name).write_text(text, encoding="utf-8")
-    for email, role in ((OWNER, "owner"), (WRITER, "writer")):
-        add_user(nl.sessions, email, role, hash_password(PASSWORD), clock())
     return nl
 
 

@@ -15,10 +15,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from pipeline.accounts import hash_password
 from pipeline.newsletter import Newsletter
 from pipeline.store.models import ErasedAddress, SubscriberStatus
-from pipeline.store.users import add_user
 from pipeline.subscribers import export_csv, forget_subscriber, import_csv, remove_subscriber
 from pipeline.subscribers.erasure import erasure_digest
 from pipeline.subscribers.profile import subscriber_profile
@@ -26,7 +24,7 @@ from pipeline.web.admin import subscriber_files
 from pipeline.web.admin.subscribers import PAGE_SIZE
 from tests.helpers import FixedClock
 from tests.subscribers.test_erasure import database_bytes, mentions, rows_mentioning
-from tests.web.test_admin import OWNER, PASSWORD, WRITER, signed_in
+from tests.web.test_admin import OWNER, WRITER, signed_in, staffed_newsletter
 from tests.web.test_web import SECRET, csrf_from, make_newsletter, status_of, subscriber
 
 pytestmark = pytest.mark.anyio
@@ -51,10 +49,7 @@ SECTION = (
 @pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
     """The sample folder (its subscribers imported, the sample issue sent) with two accounts."""
-    nl = make_newsletter(tmp_path / "clinic", clock=clock)
-    for email, role in ((OWNER, "owner"), (WRITER, "writer")):
-        add_user(nl.sessions, email, role, hash_password(PASSWORD), clock())
-    return nl
+    return staffed_newsletter(tmp_path / "clinic", clock, send=True)
 
 
 @pytest.fixture
