@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +70,22 @@ class Site:
     newsletter: Newsletter
     process: subprocess.Popen[bytes]
     log: Path
+
+
+def smtp_settings(
+    base_url: str, host: str, port: int, *, batch: int, timeout: float
+) -> Callable[[str], str]:
+    """An edit of the sample's newsletter.toml: this base_url, SMTP to host:port, batch size."""
+
+    def edit(text: str) -> str:
+        text = re.sub(r'(?m)^base_url = ".*"$', f'base_url = "{base_url}"', text)
+        text = re.sub(r"(?m)^batch_size = \d+$", f"batch_size = {batch}", text)
+        text = text.replace('transport = "outbox"', 'transport = "smtp"')
+        text = re.sub(r'(?m)^host = ".*"$', f'host = "{host}"', text)
+        text = re.sub(r"(?m)^port = \d+$", f"port = {port}", text)
+        return re.sub(r'(?m)^security = ".*"$', f'security = "none"\ntimeout = {timeout}', text)
+
+    return edit
 
 
 def _free_port() -> int:

@@ -17,7 +17,7 @@ import re
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from tests.web.test_browser import (
     _wait_until_serving,
     browser,
     page,
+    smtp_settings,
 )
 from tests.web.test_web import PREVIOUS_SLUG, SECRET, make_newsletter
 
@@ -57,20 +58,6 @@ GATE_TIMEOUT = 60.0
 #: The sender's SMTP timeout outlasts the gate: a held message must wait, not
 #: end ``uncertain`` (the default 30 s could be shorter than a slow page load).
 SMTP_TIMEOUT = GATE_TIMEOUT + 60
-
-
-def _settings(base_url: str, smtp: SmtpTestServer) -> Callable[[str], str]:
-    def edit(text: str) -> str:
-        text = re.sub(r'(?m)^base_url = ".*"$', f'base_url = "{base_url}"', text)
-        text = re.sub(r"(?m)^batch_size = \d+$", f"batch_size = {BATCH}", text)
-        text = text.replace('transport = "outbox"', 'transport = "smtp"')
-        text = re.sub(r'(?m)^host = ".*"$', f'host = "{smtp.host}"', text)
-        text = re.sub(r"(?m)^port = \d+$", f"port = {smtp.port}", text)
-        return re.sub(
-            r'(?m)^security = ".*"$', f'security = "none"\ntimeout = {SMTP_TIMEOUT}', text
-        )
-
-    return edit
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +83,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpTestServer) -> Iter
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     root = tmp_path_factory.mktemp("browser-campaigns") / "clinic"
-    newsletter = make_newsletter(root, send=False, edit_settings=_settings(base_url, smtp))
+    edit = smtp_settings(base_url, smtp.host, smtp.port, batch=BATCH, timeout=SMTP_TIMEOUT)
+    newsletter = make_newsletter(root, send=False, edit_settings=edit)
     sending = newsletter.settings.sending
     assert (sending.transport, sending.batch_size) == ("smtp", BATCH)
     assert (newsletter.settings.smtp.host, newsletter.settings.smtp.port) == (smtp.host, smtp.port)

@@ -40,7 +40,13 @@ from pipeline.newsletter import Newsletter
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.helpers import copy_sample_folder
 from tests.web.axe import assert_accessible
-from tests.web.test_browser import ARTIFACTS, _free_port, _newsletter_command, browser
+from tests.web.test_browser import (
+    ARTIFACTS,
+    _free_port,
+    _newsletter_command,
+    browser,
+    smtp_settings,
+)
 from tests.web.test_web import SECRET, status_of
 
 if TYPE_CHECKING:
@@ -89,20 +95,6 @@ class Demo:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def _settings(base_url: str, smtp: SmtpTestServer) -> Callable[[str], str]:
-    def edit(text: str) -> str:
-        text = re.sub(r'(?m)^base_url = ".*"$', f'base_url = "{base_url}"', text)
-        text = re.sub(r"(?m)^batch_size = \d+$", f"batch_size = {BATCH}", text)
-        text = text.replace('transport = "outbox"', 'transport = "smtp"')
-        text = re.sub(r'(?m)^host = ".*"$', f'host = "{smtp.host}"', text)
-        text = re.sub(r"(?m)^port = \d+$", f"port = {smtp.port}", text)
-        return re.sub(
-            r'(?m)^security = ".*"$', f'security = "none"\ntimeout = {SMTP_TIMEOUT}', text
-        )
-
-    return edit
-
-
 @pytest.fixture
 def gate() -> threading.Event:
     """Open (set) until the test closes it just before the one-off send."""
@@ -145,7 +137,8 @@ def demo(tmp_path: Path, smtp: SmtpTestServer) -> Iterator[Demo]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     config = copy_sample_folder(tmp_path / "clinic", welcome=True)
-    config.write_text(_settings(base_url, smtp)(config.read_text(encoding="utf-8")), "utf-8")
+    edit = smtp_settings(base_url, smtp.host, smtp.port, batch=BATCH, timeout=SMTP_TIMEOUT)
+    config.write_text(edit(config.read_text(encoding="utf-8")), "utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "SENDGRID_"))}
     env["NEWSLETTER_SECRET_KEY"] = SECRET
     env["PYTHONUNBUFFERED"] = "1"  # its lines reach the log as printed
