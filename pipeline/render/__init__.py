@@ -6,7 +6,8 @@ MJML template -> MJML makes email HTML -> CSS is inlined. What differs per recip
 placeholders, which :class:`Personalizer` (or SendGrid's substitutions) fills in later.
 
 The rooms, in the order an issue passes through them: :mod:`.markdown` (Markdown ->
-sanitized HTML), :mod:`.text` (the plain-text twin, preheader), :mod:`.theme` (colours
+sanitized HTML), :mod:`.html_text` (the plain-text twin), :mod:`.text` (its
+line width and wrapping, the preheader), :mod:`.theme` (colours
 from the brand colour), :mod:`.templates` (Jinja2, MJML, CSS inlining), :mod:`.issue`
 (the template context and :func:`render_issue`), :mod:`.personalize` (the
 per-recipient merge) and :mod:`.message` (the MIME message).
@@ -15,11 +16,12 @@ per-recipient merge) and :mod:`.message` (the MIME message).
 from __future__ import annotations
 
 from pipeline.content.series import series_title
+from pipeline.render.html_text import html_to_text
 from pipeline.render.issue import AuthorView, RenderedIssue, render_issue
 from pipeline.render.markdown import ARTICLE_IMAGE_WIDTH, markdown_to_html, sized_images
 from pipeline.render.personalize import PLACEHOLDERS, Personalization, Personalizer, placeholder
 from pipeline.render.templates import DEFAULT_TEMPLATES_DIR, HTML_TEMPLATE, TEXT_TEMPLATE
-from pipeline.render.text import PREHEADER_LENGTH, TEXT_WIDTH, html_to_text, single_line
+from pipeline.render.text import PREHEADER_LENGTH, TEXT_WIDTH, single_line
 from pipeline.render.theme import Theme, contrast
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Article + series navigation + settings -> one :class:`RenderedIssue` for a campaign.
 
 This is where the pieces meet: the article body goes Markdown -> sanitized HTML
-(:mod:`.markdown`) -> plain text (:mod:`.text`), the template context is built (the
+(:mod:`.markdown`) -> plain text (:mod:`.html_text`), the template context is built (the
 article, its series navigation, the author card, the clinic's colours, placeholders),
 and the two templates are rendered (:mod:`.templates`). A new value shown in the
 email is added to the context here.
@@ -17,6 +17,7 @@ from markupsafe import Markup
 from pipeline.config import Settings
 from pipeline.content.articles import Article
 from pipeline.content.series import SeriesNav
+from pipeline.render.html_text import html_to_text
 from pipeline.render.markdown import markdown_to_html, sized_images
 from pipeline.render.personalize import PLACEHOLDERS, placeholder
 from pipeline.render.templates import (
@@ -29,7 +30,6 @@ from pipeline.render.templates import (
 from pipeline.render.text import (
     TEXT_WIDTH,
     collapse_blank_lines,
-    html_to_text,
     preheader_for,
     single_line,
 )

@@ -1,72 +1,22 @@
-"""HTML -> the plain-text twin, and the one-line values the headers carry.
+"""The plain-text twin's rules: line width, wrapping, and the one-line header values.
 
-The text part of every email is made from the same sanitized HTML as the HTML part:
-inscriptis lays it out, links become ``text (url)``, headings are underlined and long
-lines wrap at :data:`TEXT_WIDTH` without breaking a URL. The preheader (the grey line
-inbox lists show after the subject) comes from the article's summary or its first words.
+Long lines wrap at :data:`TEXT_WIDTH` without breaking a word, so never a URL
+(:mod:`.html_text` lays the article out with :func:`wrap_line`). The preheader (the grey
+line inbox lists show after the subject) comes from the article's summary or its first
+words.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
-from typing import Any, Final
-
-from inscriptis import get_text
-from inscriptis.model.config import ParserConfig
-from inscriptis.model.tag import CustomHtmlTagHandlerMapping
+from typing import Final
 
 from pipeline.content.articles import Article
 
 PREHEADER_LENGTH: Final = 140
 #: Plain-text line width: fits every mail client without their own re-wrapping.
 TEXT_WIDTH: Final = 76
-
-
-# -- HTML -> plain text --------------------------------------------------------------
-
-# inscriptis writes links as [text](url); we want "text (url)", and just "url" when the
-# text is the URL. Private-use characters mark links and headings so that link text
-# may hold brackets; any such character in the input is dropped first.
-_LINK_OPEN, _LINK_MID, _LINK_CLOSE, _HEADING = "\ue000", "\ue001", "\ue002", "\ue003"
-_MARKERS_RE: Final = re.compile(f"[{_LINK_OPEN}{_LINK_MID}{_LINK_CLOSE}{_HEADING}]")
-_MARKED_LINK_RE: Final = re.compile(f"{_LINK_OPEN}(.*?){_LINK_MID}(.*?){_LINK_CLOSE}", re.S)
-_HEADING_TAG_RE: Final = re.compile(r"<(h[1-4])>")
-_MARKED_HEADING_RE: Final = re.compile(f"^( *){_HEADING}(.*)$", re.M)
-
-
-def _link_start(state: Any, attrs: Mapping[str, str]) -> None:
-    state.link_target = attrs.get("href", "")
-    if state.link_target:
-        state.tags[-1].write(_LINK_OPEN)
-
-
-def _link_end(state: Any) -> None:
-    if state.link_target:
-        state.tags[-1].write(_LINK_MID + state.link_target + _LINK_CLOSE)
-
-
-_TEXT_CONFIG: Final = ParserConfig(
-    custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
-        start_tag_mapping={"a": _link_start}, end_tag_mapping={"a": _link_end}
-    )
-)
-
-
-def _link_as_text(match: re.Match[str]) -> str:
-    text, url = match.group(1).strip(), match.group(2)
-    shown = url.removeprefix("mailto:")
-    return shown if text in (url, shown) else f"{text} ({shown})"
-
-
-def _underline(match: re.Match[str]) -> str:
-    indent, heading = match.group(1), match.group(2).rstrip()
-    rule = "-" * min(len(heading), TEXT_WIDTH - len(indent))
-    return f"{indent}{heading}\n{indent}{rule}"
-
-
-_LIST_ITEM_RE: Final = re.compile(r"\s*(?:[*+\-•]|\d+\.)\s+|\s*")
 
 
 # Whitespace other than a plain space, e.g. a tab or a no-break space inside <pre>.
@@ -94,14 +44,14 @@ def _break_after(text: str, pos: int, room: int) -> int:
     return chunk.end() if chunk else len(text)
 
 
-def _wrap_line(line: str, width: int, indent: str) -> list[str]:
+def wrap_line(line: str, width: int, indent: str) -> list[str]:
     """``textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
     break_on_hyphens=False)``, the same lines, several times faster.
 
     WHY not textwrap itself: it splits every paragraph into word and space chunks and
     moves them one by one, a sixth of the time to render an issue. Here each line is cut
     with a few string searches. A line with whitespace other than plain spaces (rare:
-    inscriptis collapses whitespace outside <pre>) still goes to textwrap, whose rules
+    the layout collapses whitespace outside <pre>) still goes to textwrap, whose rules
     for tabs and Unicode spaces this does not repeat. tests/render/test_text_wrap.py
     holds the two to the same output.
     """
@@ -128,31 +78,6 @@ def _wrap_line(line: str, width: int, indent: str) -> list[str]:
     return lines
 
 
-def _wrap(text: str, width: int = TEXT_WIDTH) -> str:
-    """Wrap long lines, keeping list items' hanging indent and never breaking a URL."""
-    lines: list[str] = []
-    for line in text.splitlines():
-        if len(line) <= width:
-            lines.append(line.rstrip())
-            continue
-        prefix = _LIST_ITEM_RE.match(line)
-        indent = " " * (prefix.end() if prefix else 0)
-        lines.extend(_wrap_line(line, width, indent))
-    return "\n".join(lines)
-
-
-def html_to_text(fragment: str) -> tuple[str, str]:
-    """Plain text of a sanitized HTML fragment: ``(with link URLs, wrapped; words only)``.
-
-    Headings are underlined; a link becomes ``text (url)``.
-    """
-    fragment = _HEADING_TAG_RE.sub(rf"<\1>{_HEADING}", _MARKERS_RE.sub("", fragment))
-    raw = get_text(fragment, _TEXT_CONFIG)
-    with_links = _MARKED_HEADING_RE.sub(_underline, _MARKED_LINK_RE.sub(_link_as_text, raw))
-    words_only = _MARKERS_RE.sub("", _MARKED_LINK_RE.sub(lambda m: m.group(1), raw))
-    return _wrap(with_links).strip("\n"), words_only
-
-
 _BREAKS_RE: Final = re.compile(r"[\s\x00-\x1f\x7f]+")
 
 
@@ -172,7 +97,20 @@ def preheader_for(article: Article, words_only: str) -> str:
     return cut + "…"
 
 
+# Line breaks other than LF that str.splitlines also splits at (CR, VT, FF, FS, GS, RS,
+# NEL, LS, PS).
+_OTHER_BREAKS_RE: Final = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_TRAILING_SPACE_RE: Final = re.compile(r"[^\S\n]+$", re.M)
+_BLANK_RUNS_RE: Final = re.compile(r"\n{3,}")
+
+
 def collapse_blank_lines(text: str) -> str:
-    """Trailing spaces gone and runs of blank lines cut to one (template output is loose)."""
-    text = "\n".join(line.rstrip() for line in text.splitlines())
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    """Trailing spaces gone and runs of blank lines cut to one (template output is loose).
+
+    Lines are what :meth:`str.splitlines` makes of the text, ending in ``\\n``.
+    """
+    if _OTHER_BREAKS_RE.search(text):
+        text = "\n".join(line.rstrip() for line in text.splitlines())
+    else:  # WHY: one regex pass instead of a Python loop over every line (the usual case)
+        text = _TRAILING_SPACE_RE.sub("", text)
+    return _BLANK_RUNS_RE.sub("\n\n", text).strip("\n") + "\n"

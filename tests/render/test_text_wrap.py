@@ -1,7 +1,11 @@
-"""The text part's own line wrapper gives exactly what textwrap gave (it replaced it for speed)."""
+"""The text part's fast line helpers give exactly what the plain rules they replaced gave.
+
+wrap_line against textwrap; collapse_blank_lines against its line-by-line loop.
+"""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -9,9 +13,9 @@ from hypothesis import given
 from hypothesis import settings as settings_for_hypothesis
 from hypothesis import strategies as st
 
-from pipeline.render.text import TEXT_WIDTH, _wrap_line
+from pipeline.render.text import TEXT_WIDTH, collapse_blank_lines, wrap_line
 
-# Lines as inscriptis writes them (words, URLs longer than a line, runs of plain spaces)
+# Lines as the layout hands them over (words, URLs longer than a line, runs of plain spaces)
 # take the fast path; tabs, other ASCII whitespace and Unicode spaces go to textwrap.
 _WORDS = st.sampled_from(["a", "word", "-", "*", "1.", "(https://x.org/a)"]) | st.text(
     alphabet="abc-/.:", min_size=1, max_size=120
@@ -37,22 +41,22 @@ def _textwrap(line: str, width: int, indent: str) -> list[str]:
 @given(_PLAIN | _ODD, st.integers(min_value=1, max_value=90), st.integers(0, 100))
 def test_wrap_line_matches_textwrap(line: str, width: int, indent_width: int) -> None:
     indent = " " * indent_width
-    assert _wrap_line(line, width, indent) == _textwrap(line, width, indent)
+    assert wrap_line(line, width, indent) == _textwrap(line, width, indent)
 
 
 def test_the_sample_issue_text_wraps_as_textwrap_wraps_it() -> None:
     golden = Path(__file__).resolve().parents[1] / "golden" / "hip-pain-massage-therapy.txt"
     long_lines = [line for line in golden.read_text(encoding="utf-8").split("\n") if line]
-    paragraph = " ".join(long_lines)  # one long line, like inscriptis's paragraphs
+    paragraph = " ".join(long_lines)  # one long line, like a laid-out paragraph
     for width in (20, TEXT_WIDTH):
-        assert _wrap_line(paragraph, width, "  ") == _textwrap(paragraph, width, "  ")
+        assert wrap_line(paragraph, width, "  ") == _textwrap(paragraph, width, "  ")
 
 
 def test_a_long_url_stands_alone_and_the_hanging_indent_is_kept() -> None:
     url = "https://example.com/" + "x" * 90
     words = "and then some more words, enough of them to wrap onto the next line, please"
     line = f"  * read {url} {words}"
-    wrapped = _wrap_line(line, TEXT_WIDTH, "    ")
+    wrapped = wrap_line(line, TEXT_WIDTH, "    ")
     assert wrapped == [
         "  * read",
         f"    {url}",
@@ -60,3 +64,19 @@ def test_a_long_url_stands_alone_and_the_hanging_indent_is_kept() -> None:
         "    please",
     ]
     assert wrapped == _textwrap(line, TEXT_WIDTH, "    ")
+
+
+def _collapse_line_by_line(text: str) -> str:
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+_LOOSE = st.text(
+    alphabet=st.sampled_from([*" \t\n\n\r\x0b\x0c\x1c\x85\u2028\xa0\u3000", "ab", "-"])
+)
+
+
+@settings_for_hypothesis(max_examples=2000, deadline=None)
+@given(_LOOSE | st.text())
+def test_collapse_blank_lines_matches_the_line_by_line_rule(text: str) -> None:
+    assert collapse_blank_lines(text) == _collapse_line_by_line(text)
