@@ -97,20 +97,7 @@ def preheader_for(article: Article, words_only: str) -> str:
     return cut + "…"
 
 
-# Line breaks other than LF that str.splitlines also splits at (CR, VT, FF, FS, GS, RS,
-# NEL, LS, PS).
-_OTHER_BREAKS_RE: Final = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_TRAILING_SPACE_RE: Final = re.compile(r"[^\S\n]+$", re.M)
-_BLANK_RUNS_RE: Final = re.compile(r"\n{3,}")
-
-
 def collapse_blank_lines(text: str) -> str:
-    """Trailing spaces gone and runs of blank lines cut to one (template output is loose).
-
-    Lines are what :meth:`str.splitlines` makes of the text, ending in ``\\n``.
-    """
-    if _OTHER_BREAKS_RE.search(text):
-        text = "\n".join(line.rstrip() for line in text.splitlines())
-    else:  # WHY: one regex pass instead of a Python loop over every line (the usual case)
-        text = _TRAILING_SPACE_RE.sub("", text)
-    return _BLANK_RUNS_RE.sub("\n\n", text).strip("\n") + "\n"
+    """Trailing spaces gone and runs of blank lines cut to one (template output is loose)."""
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"

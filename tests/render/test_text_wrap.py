@@ -1,11 +1,7 @@
-"""The text part's fast line helpers give exactly what the plain rules they replaced gave.
-
-wrap_line against textwrap; collapse_blank_lines against its line-by-line loop.
-"""
+"""The text part's own line wrapper gives exactly what textwrap gave (it replaced it for speed)."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
@@ -13,7 +9,7 @@ from hypothesis import given
 from hypothesis import settings as settings_for_hypothesis
 from hypothesis import strategies as st
 
-from pipeline.render.text import TEXT_WIDTH, collapse_blank_lines, wrap_line
+from pipeline.render.text import TEXT_WIDTH, wrap_line
 
 # Lines as the layout hands them over (words, URLs longer than a line, runs of plain spaces)
 # take the fast path; tabs, other ASCII whitespace and Unicode spaces go to textwrap.
@@ -64,17 +60,3 @@ def test_a_long_url_stands_alone_and_the_hanging_indent_is_kept() -> None:
         "    please",
     ]
     assert wrapped == _textwrap(line, TEXT_WIDTH, "    ")
-
-
-def _collapse_line_by_line(text: str) -> str:
-    text = "\n".join(line.rstrip() for line in text.splitlines())
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
-
-
-_LOOSE = st.text(alphabet=st.sampled_from([*" \t\n\n\r\x0b\x0c\x1c\x85\u2028\xa0\u3000ab-"]))
-
-
-@settings_for_hypothesis(max_examples=2000, deadline=None)
-@given(_LOOSE | st.text())
-def test_collapse_blank_lines_matches_the_line_by_line_rule(text: str) -> None:
-    assert collapse_blank_lines(text) == _collapse_line_by_line(text)
