@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from pipeline.render.text import TEXT_WIDTH, wrap_line
+from pipeline.render.text import TEXT_WIDTH, wrap_words
 
 # Blank lines before and after a block; they collapse with a neighbour's (the larger
 # wins), also through a list item or a quote, as CSS margins do.
@@ -49,8 +49,9 @@ _RULE: Final = "* * *"
 _QUOTE: Final = "> "
 _INDENT: Final = 4  # a list item's text, under its bullet or number
 
-# HTML's collapsible whitespace (not the no-break space, which holds words together).
-_HTML_SPACE_RE: Final = re.compile(r"[ \t\n\r\f]+")
+# ASCII whitespace as str.split sees it: HTML's collapsible whitespace, and VT and the
+# information separators (not the no-break space, which holds words together).
+_HTML_SPACE_RE: Final = re.compile(r"[\t\n\x0b\x0c\r\x1c-\x1f ]+")
 # <br>: a private-use character, so it outlives the collapsing of whitespace (any such
 # character in the input is dropped first).
 _BREAK: Final = "\ue004"
@@ -275,7 +276,7 @@ def _flush(flow: _Flow, inline: _Inline, width: int) -> None:
     shown, words = inline.lines()
     lines: list[str] = []
     for line in shown:
-        lines.extend(wrap_line(line, width, "") if len(line) > width else [line])
+        lines.extend(wrap_words(line, width))
     flow.extend(lines)
     flow.words.extend(words)
 
