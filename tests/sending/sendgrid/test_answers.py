@@ -23,20 +23,13 @@ from tests.fakes.sendgrid_server import (
     Hang,
     Reply,
     SendGridServer,
-    sendgrid_server_fixture,  # noqa: F401 - provides the sendgrid_server fixture
 )
 from tests.helpers import FixedClock
-from tests.sending.sendgrid_fixtures import (
+from tests.sending.sendgrid.helpers import (
     HANG_TIMEOUT,
     FakeSleep,
-    clock_fixture,  # noqa: F401 - registers the fixture
-    issue_fixture,  # noqa: F401 - registers the fixture
-    message_fixture,  # noqa: F401 - registers the fixture
     outcomes,
     people,
-    settings_fixture,  # noqa: F401 - registers the fixture
-    sleep_fixture,  # noqa: F401 - registers the fixture
-    transport_fixture,  # noqa: F401 - registers the fixture
     transport_for,
     tweak,
 )
