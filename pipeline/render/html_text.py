@@ -134,9 +134,11 @@ class _Flow:
         self.margin(child.top)
         rest = first if rest is None else rest
         if first or rest:
+            # An empty list item still shows its bullet; an empty quote shows nothing.
+            shown = child.lines or ([""] if first != rest else [])
             lines = [
                 (first if i == 0 else rest) + line if line else (first if i == 0 else rest).rstrip()
-                for i, line in enumerate(child.lines or [""])
+                for i, line in enumerate(shown)
             ]
         else:
             lines = child.lines

@@ -51,6 +51,11 @@ def test_a_quote_is_marked_on_every_line_and_wraps_inside_the_mark() -> None:
     assert all(len(line) <= TEXT_WIDTH for line in lines)
 
 
+def test_an_empty_quote_leaves_no_mark_and_an_empty_item_keeps_its_bullet() -> None:
+    assert _text("<p>a</p><blockquote></blockquote><p>b</p>") == "a\n\nb"
+    assert _text("<ul><li>a</li><li></li></ul>") == "  * a\n  *"
+
+
 def test_preformatted_text_keeps_its_lines_and_is_not_wrapped() -> None:
     code = "def f():\n    return 1\n\n" + "x = " + "1 + " * 30 + "1\n"
     text = _text(f"<pre><code>{code}</code></pre><p>z</p>")
