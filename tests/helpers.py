@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from collections.abc import Callable
@@ -88,3 +89,16 @@ class FixedClock:
 
 
 Clock = Callable[[], datetime]
+
+
+class LogAnnounced(logging.Handler):
+    """Sets ``event`` when a log line containing ``text`` is emitted (no polling)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()

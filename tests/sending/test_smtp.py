@@ -26,7 +26,7 @@ from pipeline.sending.transports.base import (
 )
 from pipeline.sending.transports.smtp import SmtpTransport
 from tests.fakes.smtp_server import SmtpTestServer
-from tests.helpers import ROOT, FixedClock
+from tests.helpers import ROOT, FixedClock, LogAnnounced
 
 PASSWORD = "s3cret-Pa55word!"
 USER = "news@cloudformmassage.com.au"
@@ -272,19 +272,6 @@ def test_a_stop_requested_during_a_backoff_wait_ends_the_batch_early(
         assert server.messages == []
 
 
-class _Announced(logging.Handler):
-    """Sets ``event`` when a log line containing ``text`` is emitted (no polling)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(logging.DEBUG)
-        self.text = text
-        self.event = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.event.set()
-
-
 def test_a_stop_ends_a_real_backoff_wait_within_a_second(base_settings: Settings) -> None:
     with SmtpTestServer() as server:
         settings = configure(base_settings, server.port, max_retries=5)
@@ -295,7 +282,7 @@ def test_a_stop_ends_a_real_backoff_wait_within_a_second(base_settings: Settings
             settings.smtp, from_email=settings.email.from_email, password=None,
             clock=FixedClock(), backoff=60.0,
         )  # fmt: skip
-        announced = _Announced("retry 1 of 5 in 60.0 s")
+        announced = LogAnnounced("retry 1 of 5 in 60.0 s")
         logger = logging.getLogger("pipeline.sending.transports.smtp")
         logger.addHandler(announced)
         results: list[DeliveryResult] = []

@@ -27,7 +27,7 @@ from tests.fakes.sendgrid_server import (
     SendGridServer,
     validate_mail_send,
 )
-from tests.helpers import FixedClock
+from tests.helpers import FixedClock, LogAnnounced
 from tests.sending.sendgrid.helpers import (
     TIMEOUT,
     FakeSleep,
@@ -62,19 +62,6 @@ def test_make_transport_chooses_sendgrid(settings: Settings, clock: FixedClock) 
 # -- stopping ------------------------------------------------------------------------
 
 
-class _Announced(logging.Handler):
-    """Sets ``event`` when a log line containing ``text`` is emitted (no polling)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(logging.DEBUG)
-        self.text = text
-        self.event = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.event.set()
-
-
 @pytest.mark.parametrize(
     "answer",
     [
@@ -100,7 +87,7 @@ def test_a_stop_ends_a_real_wait_within_a_second(
     monkeypatch.setattr(transport, "_jitter", lambda: 1.0)
     sendgrid_server.always(answer)
     caplog.set_level(logging.INFO, logger=sendgrid_module.__name__)
-    announced = _Announced("trying again in")
+    announced = LogAnnounced("trying again in")
     logging.getLogger(sendgrid_module.__name__).addHandler(announced)
     results: list[DeliveryResult] = []
     try:
