@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SLUG = "hip-pain-massage-therapy"
@@ -102,3 +104,29 @@ class LogAnnounced(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if self.text in record.getMessage():
             self.event.set()
+
+
+def stop_while_waiting(
+    transport: Any, send: Callable[[], Sequence[Any]], logger: str, announcement: str
+) -> tuple[list[Any], float]:
+    """Run ``send`` in a thread inside ``with transport``; once ``logger`` announces its
+    wait (a log line containing ``announcement``), ask the transport to stop.
+
+    Returns the batch's results and the seconds from the stop to the thread's end.
+    """
+    announced = LogAnnounced(announcement)
+    logging.getLogger(logger).addHandler(announced)
+    results: list[Any] = []
+    try:
+        with transport:
+            worker = threading.Thread(target=lambda: results.extend(send()), daemon=True)
+            worker.start()
+            assert announced.event.wait(10), "the transport never started waiting"
+            stopped_at = time.monotonic()
+            transport.request_stop()  # what SIGTERM does, through the runner
+            worker.join(timeout=5)
+            took = time.monotonic() - stopped_at
+    finally:
+        logging.getLogger(logger).removeHandler(announced)
+    assert not worker.is_alive(), "the wait was not interrupted"
+    return results, took

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from pipeline.sending.transports.base import (
 )
 from pipeline.sending.transports.smtp import SmtpTransport
 from tests.fakes.smtp_server import SmtpTestServer
-from tests.helpers import ROOT, FixedClock, LogAnnounced
+from tests.helpers import ROOT, FixedClock, stop_while_waiting
 
 PASSWORD = "s3cret-Pa55word!"
 USER = "news@cloudformmassage.com.au"
@@ -282,25 +281,12 @@ def test_a_stop_ends_a_real_backoff_wait_within_a_second(base_settings: Settings
             settings.smtp, from_email=settings.email.from_email, password=None,
             clock=FixedClock(), backoff=60.0,
         )  # fmt: skip
-        announced = LogAnnounced("retry 1 of 5 in 60.0 s")
-        logger = logging.getLogger("pipeline.sending.transports.smtp")
-        logger.addHandler(announced)
-        results: list[DeliveryResult] = []
-        try:
-            with transport:
-                worker = threading.Thread(
-                    target=lambda: results.extend(transport.send_batch(campaign(settings), people)),
-                    daemon=True,
-                )
-                worker.start()
-                assert announced.event.wait(10), "the transport never started waiting"
-                stopped_at = time.monotonic()
-                transport.request_stop()  # what SIGTERM does, through the runner
-                worker.join(timeout=5)
-                took = time.monotonic() - stopped_at
-        finally:
-            logger.removeHandler(announced)
-        assert not worker.is_alive(), "the wait was not interrupted"
+        results, took = stop_while_waiting(
+            transport,
+            lambda: transport.send_batch(campaign(settings), people),
+            "pipeline.sending.transports.smtp",
+            "retry 1 of 5 in 60.0 s",
+        )
         assert took < 1.0
         assert outcomes(results) == [Outcome.DEFERRED] * 3
         assert server.messages == []

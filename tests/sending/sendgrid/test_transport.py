@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,6 @@ from pipeline.sending.transports import TransportEnv, make_transport
 from pipeline.sending.transports import sendgrid as sendgrid_module
 from pipeline.sending.transports.base import (
     CampaignMessage,
-    DeliveryResult,
     Outcome,
 )
 from pipeline.sending.transports.sendgrid import SendGridTransport
@@ -27,7 +25,7 @@ from tests.fakes.sendgrid_server import (
     SendGridServer,
     validate_mail_send,
 )
-from tests.helpers import FixedClock, LogAnnounced
+from tests.helpers import FixedClock, stop_while_waiting
 from tests.sending.sendgrid.helpers import (
     TIMEOUT,
     FakeSleep,
@@ -87,24 +85,12 @@ def test_a_stop_ends_a_real_wait_within_a_second(
     monkeypatch.setattr(transport, "_jitter", lambda: 1.0)
     sendgrid_server.always(answer)
     caplog.set_level(logging.INFO, logger=sendgrid_module.__name__)
-    announced = LogAnnounced("trying again in")
-    logging.getLogger(sendgrid_module.__name__).addHandler(announced)
-    results: list[DeliveryResult] = []
-    try:
-        with transport:
-            worker = threading.Thread(
-                target=lambda: results.extend(transport.send_batch(message, people(3))),
-                daemon=True,
-            )
-            worker.start()
-            assert announced.event.wait(10), "the transport never started waiting"
-            stopped_at = time.monotonic()
-            transport.request_stop()  # what SIGTERM does, through the runner
-            worker.join(timeout=5)
-            took = time.monotonic() - stopped_at
-    finally:
-        logging.getLogger(sendgrid_module.__name__).removeHandler(announced)
-    assert not worker.is_alive(), "the wait was not interrupted"
+    results, took = stop_while_waiting(
+        transport,
+        lambda: transport.send_batch(message, people(3)),
+        sendgrid_module.__name__,
+        "trying again in",
+    )
     assert took < 1.0
     # never handed over: DEFERRED, so the ledger puts them back to pending
     assert outcomes(results) == {Outcome.DEFERRED: 3}
