@@ -205,5 +205,5 @@ def _received_line(row: dict[str, Any]) -> str:
 
 @subscribers_app.command("export")
 def subscribers_export(ctx: typer.Context) -> None:
-    """Write every subscriber as CSV to standard output."""
+    """Write every subscriber as CSV to standard output (formula-like cells as text)."""
     export_csv(_open(ctx).sessions, sys.stdout)

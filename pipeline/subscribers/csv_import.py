@@ -29,6 +29,7 @@ from pipeline.store.db import refresh_statistics
 from pipeline.store.models import LEFT_STATUSES, SubscriberStatus, utcnow
 from pipeline.store.welcome import enrol_addresses
 from pipeline.subscribers.addresses import fast_normalize
+from pipeline.subscribers.csv_cells import unguard_cell
 from pipeline.subscribers.erasure import erased_reason
 from pipeline.subscribers.errors import CsvError
 from pipeline.subscribers.records import ImportReport
@@ -257,7 +258,7 @@ def _parse_header(cells: list[str], path: Path, line: int) -> _Header:
     custom: list[tuple[int, str]] = []
     seen: set[str] = set()
     for index, cell in enumerate(cells):
-        name = cell.strip()
+        name = unguard_cell(cell.strip())
         if not name:
             continue  # trailing delimiters leave unnamed, empty columns
         key = _KNOWN_COLUMNS.get(_canonical(name))
@@ -299,7 +300,8 @@ def _parse_row(
         # ``width``, where the columns the header lacks point (one row: ~1 µs).
         cells = cells + [""] * (width + 1 - len(cells))
     at_email, at_first, at_last, at_tags, at_status = columns
-    raw_email = cells[at_email].strip()
+    # unguard_cell: a cell our export guarded against spreadsheets reads as written.
+    raw_email = unguard_cell(cells[at_email].strip())
     if not raw_email:
         return "no email address"
     # A plain address (nearly all) needs only the fast path normalize_email tries first.
@@ -309,7 +311,8 @@ def _parse_row(
             email = normalize_email(raw_email)
         except InvalidAddressError as error:
             return str(error)
-    first, last = cells[at_first].strip() or None, cells[at_last].strip() or None
+    first = unguard_cell(cells[at_first].strip()) or None
+    last = unguard_cell(cells[at_last].strip()) or None
     if len(first or "") > MAX_NAME_LENGTH or len(last or "") > MAX_NAME_LENGTH:
         return f"name longer than {MAX_NAME_LENGTH} characters"
     status: SubscriberStatus | None = None
@@ -321,9 +324,13 @@ def _parse_row(
             return f"unknown status {raw_status!r} (expected one of: {allowed})"
     fields: dict[str, str] = {}
     if header.custom:  # a comprehension costs ~0.3 µs a row even when there is nothing
-        fields = {name: value for index, name in header.custom if (value := cells[index].strip())}
+        fields = {
+            name: unguard_cell(value)
+            for index, name in header.custom
+            if (value := cells[index].strip())
+        }
     # Positional: email, first_name, last_name, tags, fields, status (faster, once a row).
-    return Row(email, first, last, _tags(cells[at_tags].strip()), fields, status)
+    return Row(email, first, last, _tags(unguard_cell(cells[at_tags].strip())), fields, status)
 
 
 @functools.lru_cache(maxsize=1024)

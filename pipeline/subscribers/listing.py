@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store import subscribers as stored
 from pipeline.store.models import SubscriberStatus
+from pipeline.subscribers.csv_cells import guard_cell
 from pipeline.subscribers.records import SubscriberRecord, record_of
 
 #: Columns of ``export_csv`` before the custom fields, in this order.
@@ -53,23 +54,24 @@ def export_csv(session_factory: sessionmaker[Session], out: TextIO) -> int:
     field, in the order fields first appear. Two streaming passes: the first
     finds the field names, the second writes rows. A field first used by a
     record changed between the passes is not exported. Returns rows written.
+    A cell that a spreadsheet would run as a formula is written guarded
+    (:mod:`pipeline.subscribers.csv_cells`); the import reads it back as it was.
     """
     field_names: dict[str, None] = {}  # an ordered set
     for record in iter_subscribers(session_factory):
         field_names.update(dict.fromkeys(record.fields))
     writer = csv.writer(out)
-    writer.writerow([*EXPORT_COLUMNS, *field_names])
+    writer.writerow([guard_cell(name) for name in (*EXPORT_COLUMNS, *field_names)])
     written = 0
     for record in iter_subscribers(session_factory):
-        writer.writerow(
-            [
-                record.email,
-                record.first_name or "",
-                record.last_name or "",
-                record.status.value,
-                ";".join(record.tags),
-                *(record.fields.get(name, "") for name in field_names),
-            ]
+        cells = (
+            record.email,
+            record.first_name or "",
+            record.last_name or "",
+            record.status.value,
+            ";".join(record.tags),
+            *(record.fields.get(name, "") for name in field_names),
         )
+        writer.writerow([guard_cell(cell) for cell in cells])
         written += 1
     return written

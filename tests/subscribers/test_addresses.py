@@ -1,4 +1,5 @@
-"""The ASCII fast path never accepts what email-validator would refuse or change."""
+"""Addresses: stored lower-case and in ASCII, malformed ones refused, and the ASCII fast
+path never accepting what email-validator would refuse or change."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.errors import InvalidAddressError
+from pipeline.subscribers import normalize_email
 from pipeline.subscribers.addresses import fast_normalize
 
 ATOM_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-"
@@ -60,3 +63,17 @@ def test_common_addresses_take_the_fast_path(address: str) -> None:
 )
 def test_anything_unusual_is_left_to_email_validator(address: str) -> None:
     assert fast_normalize(address) is None
+
+
+def test_addresses_are_stored_lower_case_and_trimmed() -> None:
+    assert normalize_email("  Ann.Lee@Example.COM ") == "ann.lee@example.com"
+
+
+@pytest.mark.parametrize("raw", ["", "ann", "ann@", "ann@example", "ann lee@example.com"])
+def test_malformed_addresses_are_refused_with_a_reason(raw: str) -> None:
+    with pytest.raises(InvalidAddressError, match="invalid email address"):
+        normalize_email(raw)
+
+
+def test_international_domain_is_stored_in_ascii_form() -> None:
+    assert normalize_email("Ann@Exämple.com") == "ann@xn--exmple-cua.com"
