@@ -135,7 +135,7 @@ def _admin_routes(app: FastAPI) -> set[tuple[str, str]]:
 def _concrete(path: str) -> str:
     # {who}: the sample list's first subscriber (an action posted without its
     # confirmation only redirects to it, so nobody is removed or erased here).
-    # {slug}: no such article, so no post here sends anything (tests/web/test_admin_campaigns.py
+    # {slug}: no such article, so no post here sends anything (tests/web/admin_campaigns/
     # sends for real).
     return path.replace("{token}", "x").replace("{who}", "1").replace("{slug}", "no-such-article")
 
