@@ -21,7 +21,7 @@ from pipeline.content.series import article_url
 from pipeline.newsletter import Newsletter
 from pipeline.web.app import create_app
 from tests.helpers import SAMPLE_SLUG, FixedClock
-from tests.web.test_web import (
+from tests.web.helpers import (
     NEXT_SLUG,
     PREVIOUS_SLUG,
     campaign_eml,

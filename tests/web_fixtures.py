@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pipeline.newsletter import Newsletter
 from pipeline.web.app import create_app
 from tests.helpers import FixedClock
-from tests.web.test_web import make_newsletter, web_client
+from tests.web.helpers import make_newsletter, web_client
 
 
 @pytest.fixture

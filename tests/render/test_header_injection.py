@@ -34,10 +34,10 @@ from pipeline.store.models import WebhookEvent
 from pipeline.subscribers import import_csv, normalize_email
 from pipeline.subscribers.addresses import fast_normalize, normalize_address
 from tests.cli.test_cli import run as run_cli
-from tests.events.test_webhooks import post_events, public_key_b64
+from tests.events.webhook_helpers import post_events, webhook_newsletter
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.helpers import ROOT, FixedClock
-from tests.sending.test_smtp import (
+from tests.sending.smtp.helpers import (
     FakeSleep,
     campaign,
     configure,
@@ -45,8 +45,7 @@ from tests.sending.test_smtp import (
     recipients,
     transport_for,
 )
-from tests.web.test_web import make_newsletter, status_of
-from tests.web.test_web_subscribe import subscribe
+from tests.web.helpers import make_newsletter, status_of, subscribe
 
 #: The two addresses of the issue: a raw header, and a second recipient.
 INJECTS_A_HEADER = "=?utf-8?q?a=0d=0ax-injected=3a_yes=0d=0a_?=@example.com"
@@ -59,11 +58,7 @@ SENDER = Sender(email="news@clinic.example", name="Clinic", reply_to="hello@clin
 @pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
     """The sample newsletter, sent once, with the webhook key set."""
-    return make_newsletter(
-        tmp_path / "clinic",
-        clock=clock,
-        environ={"SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64()},
-    )
+    return webhook_newsletter(tmp_path / "clinic", clock)
 
 
 # -- one check where an address enters ------------------------------------------------

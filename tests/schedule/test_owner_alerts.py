@@ -1,7 +1,7 @@
 """Issue 16: the running scheduler tells the owner about a skipped firing and a lost lease.
 
 A real SchedulerService (APScheduler reads the real clock, moved with
-time-machine as in test_scheduler.py); the message is read back from the outbox.
+time-machine as in test_scheduler_clock.py); the message is read back from the outbox.
 """
 
 from __future__ import annotations
@@ -21,16 +21,21 @@ from pipeline.config import load_settings
 from pipeline.schedule.service import SchedulerService
 from pipeline.store.db import make_engine
 from pipeline.store.models import SchedulerState
-from tests.schedule import test_scheduler as base
-from tests.schedule.test_scheduler import SYDNEY, _down_then_up, start_service, wait_for
+from tests.schedule.scheduler_helpers import (
+    SYDNEY,
+    _down_then_up,
+    sample_folder_with_subscribers,
+    start_service,
+    wait_for,
+)
 
 OWNER = "owner@example.com"
 
 
 @pytest.fixture
 def clinic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """test_scheduler's sample folder, with [owner] email set."""
-    path: Path = base.config.__wrapped__(tmp_path, monkeypatch)  # type: ignore[attr-defined]
+    """The scheduler tests' sample folder, with [owner] email set."""
+    path = sample_folder_with_subscribers(tmp_path, monkeypatch)
     text = path.read_text(encoding="utf-8")
     line = '# email = "owner@cloudformmassage.com.au"'
     assert line in text

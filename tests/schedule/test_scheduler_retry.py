@@ -39,7 +39,7 @@ from tests.fakes.sendgrid_server import (
 )
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
-from tests.schedule.test_scheduler import FAST, messages, wait_for
+from tests.schedule.scheduler_helpers import FAST, messages, wait_for
 
 SUBSCRIBERS = 5
 #: A Wednesday: far from the sample schedule's Tuesday 09:00 firing.

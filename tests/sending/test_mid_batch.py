@@ -30,7 +30,13 @@ from tests.fakes.sendgrid_server import (
 )
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
-from tests.sending.test_delivery_faults import _cli, _folder, _import, _status, _write_audience
+from tests.sending.delivery_faults.helpers import (
+    _cli,
+    _folder,
+    _import,
+    _status,
+    _write_audience,
+)
 
 AUDIENCE = 60
 

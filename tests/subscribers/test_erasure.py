@@ -30,17 +30,17 @@ from pipeline.subscribers import (
 )
 from pipeline.subscribers.erasure import erasure_digest
 from pipeline.web.app import create_app
-from tests.events.test_webhooks import event, post_events, public_key_b64
+from tests.events.webhook_helpers import event, post_events, webhook_newsletter
 from tests.helpers import FixedClock
-from tests.web.test_web import (
+from tests.web.helpers import (
     NEXT_SLUG,
     SECRET,
+    confirm,
     confirm_link,
-    make_newsletter,
     status_of,
+    subscribe,
     web_client,
 )
-from tests.web.test_web_subscribe import confirm, subscribe
 
 pytestmark = pytest.mark.anyio
 
@@ -90,10 +90,9 @@ def unlinked_open(address: str, clock: FixedClock) -> dict[str, Any]:
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
     # The person who signs up late gets the next part live here: this test is about
     # erasure, so the series' catch-up track (which would hold them back) is off.
-    return make_newsletter(
+    return webhook_newsletter(
         tmp_path / "clinic",
-        clock=clock,
-        environ={"SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64()},
+        clock,
         edit_settings=lambda text: text + "\n[series.massage-and-wellbeing]\ncatch_up = false\n",
     )
 

@@ -13,10 +13,9 @@ from fastapi import FastAPI
 
 from pipeline.cli.content import collect_problems
 from pipeline.newsletter import Newsletter
-from pipeline.web.app import create_app
 from tests.helpers import SAMPLE_SLUG, FixedClock
-from tests.web.test_admin import OWNER, WRITER, signed_in, staffed_newsletter
-from tests.web.test_web import csrf_from, read_eml, web_client
+from tests.web.admin_helpers import OWNER, WRITER, signed_in, staffed_newsletter
+from tests.web.helpers import csrf_from, read_eml, web_client
 
 pytestmark = pytest.mark.anyio
 
@@ -38,18 +37,8 @@ NEW_ARTICLE = {
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
 def newsletter(tmp_path: Path, clock: FixedClock) -> Newsletter:
     return staffed_newsletter(tmp_path / "clinic", clock)
-
-
-@pytest.fixture
-def app(newsletter: Newsletter) -> FastAPI:
-    return create_app(newsletter)
 
 
 class _Form(HTMLParser):

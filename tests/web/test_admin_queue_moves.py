@@ -16,8 +16,8 @@ from pipeline.content.queue import queue_order
 from pipeline.newsletter import Newsletter
 from pipeline.web.app import create_app
 from tests.helpers import FixedClock
-from tests.web.test_admin import OWNER, WRITER, signed_in, staffed_newsletter
-from tests.web.test_web import csrf_from, web_client
+from tests.web.admin_helpers import OWNER, WRITER, signed_in, staffed_newsletter
+from tests.web.helpers import csrf_from, web_client
 
 pytestmark = pytest.mark.anyio
 

@@ -27,7 +27,7 @@ import pytest
 from pipeline.newsletter import Newsletter
 from tests.databases import unavailable
 from tests.helpers import ROOT, SAMPLE_SLUG
-from tests.web.test_web import (
+from tests.web.helpers import (
     NEXT_SLUG,
     PREVIOUS_SLUG,
     SECRET,

@@ -17,8 +17,8 @@ from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.store.users import add_user, find_user
 from pipeline.subscribers import iter_subscribers
 from tests.helpers import SAMPLE_SLUG
+from tests.web.admin_helpers import ROUTES
 from tests.web.axe import assert_accessible
-from tests.web.test_admin import ROUTES
 from tests.web.test_browser import ARTIFACTS, Site, browser, page, site
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def _owner_route(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\\{[a-z_]+\\\}", "[^/?#]+", re.escape(path)) + "/?$")
 
 
-#: Every route only an owner may use (the classification tests/web/test_admin.py keeps
+#: Every route only an owner may use (the classification tests/web/admin_access/ keeps
 #: complete), as patterns for the targets of the links and forms on a writer's pages.
 OWNER_ROUTES = {
     (method, path): _owner_route(path) for (method, path), who in ROUTES.items() if who == "owner"

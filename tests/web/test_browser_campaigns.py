@@ -28,6 +28,7 @@ from pipeline.store.users import add_user
 from pipeline.subscribers.csv_import import import_csv
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.web.axe import assert_accessible
+from tests.web.helpers import PREVIOUS_SLUG, SECRET, make_newsletter
 from tests.web.test_browser import (
     ARTIFACTS,
     Site,
@@ -38,7 +39,6 @@ from tests.web.test_browser import (
     page,
     smtp_settings,
 )
-from tests.web.test_web import PREVIOUS_SLUG, SECRET, make_newsletter
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

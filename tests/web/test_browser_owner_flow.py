@@ -40,6 +40,7 @@ from pipeline.newsletter import Newsletter
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.helpers import copy_sample_folder
 from tests.web.axe import assert_accessible
+from tests.web.helpers import SECRET, status_of
 from tests.web.test_browser import (
     ARTIFACTS,
     _free_port,
@@ -47,7 +48,6 @@ from tests.web.test_browser import (
     browser,
     smtp_settings,
 )
-from tests.web.test_web import SECRET, status_of
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from pipeline.owner.hold import hold_token
 from tests.helpers import SAMPLE_SLUG
 from tests.web.axe import assert_accessible
+from tests.web.helpers import NEXT_SLUG, confirm_link, confirm_path, unsubscribe_url
 from tests.web.test_browser import Site, browser, page, site
-from tests.web.test_web import NEXT_SLUG, confirm_link, confirm_path, unsubscribe_url
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -17,8 +17,8 @@ import pytest
 from pipeline.accounts import hash_password
 from pipeline.store.users import add_user, find_user
 from tests.web.axe import assert_accessible
+from tests.web.helpers import status_of
 from tests.web.test_browser import ARTIFACTS, Site, browser, page, site
-from tests.web.test_web import status_of
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -19,7 +19,7 @@ from pipeline.store.users import count_users, list_users
 from pipeline.web.app import create_app
 from tests.helpers import FixedClock
 from tests.store.test_first_owner_race import Race
-from tests.web.test_web import BASE_URL, SECRET, csrf_from, make_newsletter
+from tests.web.helpers import BASE_URL, SECRET, csrf_from, make_newsletter
 
 PASSWORD = "correct horse battery"
 

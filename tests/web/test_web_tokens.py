@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.newsletter import Newsletter
 from tests.test_tokens import legacy_confirm_token, legacy_unsubscribe_token, respellings
-from tests.web.test_web import csrf_from, status_of, subscriber, unsubscribe_url
+from tests.web.helpers import csrf_from, status_of, subscriber, unsubscribe_url
 
 pytestmark = pytest.mark.anyio
 

@@ -2,7 +2,7 @@
 
 Every send here is real: the sample folder's outbox transport, the ledger, the
 runner in the dashboard's background thread. Roles and CSRF for every route
-are also covered by tests/web/test_admin.py's route table.
+are also covered by the route table in tests/web/admin_access/test_routes.py.
 
 By topic: test_schedule.py (the Schedule page), test_sends.py (send now, retry,
 resend: the background sends), test_campaign_pages.py (the pages and the live

@@ -16,8 +16,8 @@ from pipeline.store.dashboard import campaign_event_counts
 from pipeline.web.admin.campaigns import LIVE_SCRIPT, LivePace
 from tests.helpers import SAMPLE_SLUG, FixedClock
 from tests.web.admin_campaigns.helpers import _active
-from tests.web.test_admin import OWNER, WRITER, signed_in
-from tests.web.test_web import SECRET
+from tests.web.admin_helpers import OWNER, WRITER, signed_in
+from tests.web.helpers import SECRET
 
 pytestmark = pytest.mark.anyio
 

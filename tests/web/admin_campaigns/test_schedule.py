@@ -18,8 +18,8 @@ from pipeline.store.oneoffs import OneOffStore
 from pipeline.store.scheduler_state import SchedulerStateStore
 from tests.helpers import SAMPLE_SLUG, FixedClock
 from tests.web.admin_campaigns.helpers import _text
-from tests.web.test_admin import OWNER, WRITER, signed_in
-from tests.web.test_web import NEXT_SLUG, csrf_from
+from tests.web.admin_helpers import OWNER, WRITER, signed_in
+from tests.web.helpers import NEXT_SLUG, csrf_from
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from pipeline.newsletter import Newsletter
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber
 from tests.helpers import SAMPLE_SLUG
 from tests.web.admin_campaigns.helpers import _active, _text
-from tests.web.test_admin import OWNER, signed_in
-from tests.web.test_web import csrf_from
+from tests.web.admin_helpers import OWNER, signed_in
+from tests.web.helpers import csrf_from
 
 pytestmark = pytest.mark.anyio
 

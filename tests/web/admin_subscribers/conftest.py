@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from pipeline.newsletter import Newsletter
 from tests.helpers import FixedClock
-from tests.web.test_admin import OWNER, signed_in, staffed_newsletter
+from tests.web.admin_helpers import OWNER, signed_in, staffed_newsletter
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from pipeline.newsletter import Newsletter
-from tests.web.test_web import csrf_from, subscriber
+from tests.web.helpers import csrf_from, subscriber
 
 PRIYA = "priya.sharma@example.com"
 SAM = "sam.nguyen@example.com"

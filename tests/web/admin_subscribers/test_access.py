@@ -7,9 +7,9 @@ import pytest
 from fastapi import FastAPI
 
 from pipeline.newsletter import Newsletter
+from tests.web.admin_helpers import WRITER, signed_in
 from tests.web.admin_subscribers.helpers import SAM, id_of, token
-from tests.web.test_admin import WRITER, signed_in
-from tests.web.test_web import status_of
+from tests.web.helpers import status_of
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from pipeline.store.models import SubscriberStatus
 from pipeline.subscribers import export_csv, import_csv, remove_subscriber
 from pipeline.web.admin import subscriber_files
 from tests.web.admin_subscribers.helpers import PRIYA, SAM, token, upload
-from tests.web.test_web import make_newsletter, status_of, subscriber
+from tests.web.helpers import make_newsletter, status_of, subscriber
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from pipeline.subscribers.erasure import erasure_digest
 from pipeline.subscribers.profile import subscriber_profile
 from tests.subscribers.test_erasure import database_bytes, mentions, rows_mentioning
 from tests.web.admin_subscribers.helpers import PRIYA, SAM, id_of, token, upload
-from tests.web.test_web import SECRET, csrf_from, status_of
+from tests.web.helpers import SECRET, csrf_from, status_of
 
 pytestmark = pytest.mark.anyio
 

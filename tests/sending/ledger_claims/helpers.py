@@ -1,0 +1,27 @@
+"""Helpers the ledger-claim tests share (the ``newsletter`` fixture: conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.config import load_settings
+from pipeline.newsletter import Newsletter
+from pipeline.subscribers import import_csv
+from tests.helpers import FixedClock, copy_sample_folder
+
+
+def _newsletter(tmp_path: Path, database_url: str) -> Newsletter:
+    config = copy_sample_folder(tmp_path / "clinic")
+    settings = load_settings(
+        config,
+        environ={"NEWSLETTER_SECRET_KEY": "test-secret", "NEWSLETTER_DATABASE_URL": database_url},
+    )
+    nl = Newsletter(settings, clock=FixedClock(datetime.now(UTC)))
+    import_csv(nl.sessions, tmp_path / "clinic" / "sample-subscribers.csv")
+    return nl
+
+
+def _clock(nl: Newsletter) -> FixedClock:
+    assert isinstance(nl.clock, FixedClock)
+    return nl.clock
