@@ -114,7 +114,7 @@ def test_500_once_is_retried_and_sent(
     assert len(sendgrid_server.requests) == 2
 
 
-def test_500_forever_is_deferred_after_max_retries(
+def test_503_forever_is_deferred_after_max_retries(
     transport: SendGridTransport,
     message: CampaignMessage,
     sendgrid_server: SendGridServer,

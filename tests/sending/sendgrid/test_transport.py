@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,10 +192,6 @@ def test_validator_refuses_what_the_schema_refuses() -> None:
 
 
 def test_the_server_answers_400_for_an_invalid_body(sendgrid_server: SendGridServer) -> None:
-
-    import urllib.error
-    import urllib.request
-
     body = valid_body()
     body["content"].reverse()
     request = urllib.request.Request(
@@ -217,9 +215,6 @@ def test_the_server_answers_400_for_an_invalid_body(sendgrid_server: SendGridSer
 def test_the_server_checks_the_media_type_like_sendgrid(
     sendgrid_server: SendGridServer, content_type: str, status: int
 ) -> None:
-    import urllib.error
-    import urllib.request
-
     request = urllib.request.Request(
         sendgrid_server.url + "/v3/mail/send",
         data=json.dumps(valid_body()).encode(),
