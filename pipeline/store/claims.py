@@ -47,19 +47,27 @@ class Claim:
     campaign_id: int
     token: str
     rows: list[ClaimedRow]
+    #: False for one part of a claim split by :meth:`by_issue`: the token then also
+    #: names the other parts' rows, so a write-back must go by row id (see writeback).
+    whole: bool = True
 
     def by_issue(self) -> list[Claim]:
         """The claim split by the issue its rows get: live rows, then each catch-up slot.
 
-        Same token, so each part is recorded and given back on its own; a
-        claim of live rows only (the usual case) comes back whole.
+        Same token, so each part is recorded and given back on its own, by its
+        rows' ids; a claim of live rows only (the usual case) comes back whole.
         """
         slots = {row.catch_up_at for row in self.rows}
         if len(slots) == 1:
             return [self]
         ordered = sorted(slots, key=lambda slot: (slot is not None, slot or datetime.min))
         return [
-            Claim(self.campaign_id, self.token, [r for r in self.rows if r.catch_up_at == slot])
+            Claim(
+                self.campaign_id,
+                self.token,
+                [r for r in self.rows if r.catch_up_at == slot],
+                whole=False,
+            )
             for slot in ordered
         ]
 

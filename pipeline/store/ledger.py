@@ -145,9 +145,10 @@ class Ledger:
 
         Each group of several rows (a SendGrid request: one status, one
         message id) is one UPDATE; single rows (one Message-ID per SMTP
-        message) go in one executemany; one group covering the whole claim is
-        written by token. Rows expired to ``uncertain`` under the same token
-        take the sender's word; rows claimed by someone else since are untouched.
+        message) go in one executemany; one group covering a whole claim (not
+        one part of it: Claim.by_issue) is written by token. Rows expired to
+        ``uncertain`` under the same token take the sender's word; rows claimed
+        by someone else since are untouched.
         """
         groups = [g for g in groups if g.delivery_ids]
         if not groups:

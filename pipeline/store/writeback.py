@@ -115,7 +115,8 @@ def record_outcomes(
 ) -> None:
     """Store final outcomes of a claim's rows; see the module docstring."""
     expected = sum(len(group.delivery_ids) for group in groups)
-    by_token = len(groups) == 1 and expected == len(claim.rows)
+    # By token only for a whole claim: a part's token also names its other parts' rows.
+    by_token = claim.whole and len(groups) == 1 and expected == len(claim.rows)
     matched = _write_groups(connection, claim, groups, now, DeliveryStatus.SENDING, by_token)
     if matched < expected:
         taken_back = _write_groups(
@@ -141,6 +142,8 @@ def record_outcomes(
 def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[int] | None) -> None:
     """Give a claim's rows back to ``pending`` (nothing was handed over for them)."""
     table = _table()
+    if delivery_ids is None and not claim.whole:
+        delivery_ids = [row.delivery_id for row in claim.rows]  # this part's rows only
     expected = len(claim.rows) if delivery_ids is None else len(delivery_ids)
     back = {"status": DeliveryStatus.PENDING, "claim_token": None, "claimed_at": None}
     released = 0

@@ -90,3 +90,37 @@ def test_an_expired_sender_that_reports_later_is_taken_at_its_word(
     assert (counts.sent, counts.failed, counts.pending, counts.uncertain) == (2, 1, 2, 0)
     said = " | ".join(r.getMessage() for r in caplog.records)
     assert "settled by their own sender" in said and "given back by their own sender" in said
+
+
+def test_recording_one_issue_of_a_split_claim_leaves_the_other_in_flight(
+    newsletter: Newsletter,
+) -> None:
+    """A claim of live and catch-up rows is sent one part at a time, under one token.
+
+    The first part's outcome, however it is written, names only its own rows:
+    the second part has not gone yet. Were it recorded with the first (failed
+    here), ``send --retry-failed`` would mail it again once it went; were it
+    recorded sent and the process died, it would never go at all.
+    """
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    ledger, clock = newsletter.ledger, _clock(newsletter)
+    slot = clock()
+    with newsletter.sessions.begin() as session:
+        rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+        for row in rows[1::2]:  # interleaved by id, as a catch-up pass may leave them
+            row.catch_up_at = slot
+    claim = ledger.claim(campaign.id, 5, clock(), "sender")
+    live, caught_up = claim.by_issue()
+    assert live.token == caught_up.token and len(live.rows) == 3 and len(caught_up.rows) == 2
+    failed = DeliveryStatus.FAILED
+    ledger.record(live, [OutcomeGroup(failed, tuple(r.delivery_id for r in live.rows))], clock())
+    after = _rows(newsletter)
+    assert {after[r.delivery_id][0] for r in live.rows} == {failed}
+    assert {after[r.delivery_id] for r in caught_up.rows} == {
+        (DeliveryStatus.SENDING, claim.token, None)
+    }
+    # Given back whole, a part gives back its own rows alone.
+    ledger.release(caught_up)
+    after = _rows(newsletter)
+    assert {after[r.delivery_id][0] for r in live.rows} == {failed}
+    assert {after[r.delivery_id] for r in caught_up.rows} == {(DeliveryStatus.PENDING, None, None)}
