@@ -261,7 +261,9 @@ def test_hang_is_uncertain_after_the_client_timeout_and_not_retried(
     assert "within 0.5 s" in (results[0].error or "")
     # the rest are not tried after a request in doubt: they wait for a later run
     assert outcomes(results[1000:]) == {Outcome.DEFERRED: 500}
-    assert len(sendgrid_server.requests) == 1 and sleep.calls == []
+    # The server records the request once it has checked the body against the schema,
+    # which on a busy machine can end after the client gave up: wait for it (bounded).
+    assert len(sendgrid_server.wait_for_requests(1)) == 1 and sleep.calls == []
 
 
 def test_dropped_connection_is_uncertain(
