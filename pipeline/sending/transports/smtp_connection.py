@@ -106,7 +106,7 @@ class SmtpConnection:
             self._client = None  # smtplib closed it (a 421, a failed send)
         if self._client is None:
             self._client = self._connect()
-            self._fresh = True
+            self.fresh = True
         return self._client
 
     def _connect(self) -> SmtpClient:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 from pipeline.config import Settings
-from pipeline.sending.transports.base import Outcome
+from pipeline.sending.transports.base import DeliveryResult, Outcome
 from tests.fakes.smtp_server import SmtpTestServer
 from tests.sending.smtp.helpers import (
     FakeSleep,
@@ -97,3 +98,58 @@ def test_nothing_listening_defers_the_whole_batch_after_one_retry_cycle(
     assert "cannot connect" in (results[-1].error or "")
     assert sleep.calls == [1.0, 2.0, 4.0] * 2
     assert time.monotonic() - started < 5
+
+
+class _HangsUpAtMailFrom:
+    """A server that greets, answers EHLO, then closes every connection at MAIL FROM."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(b"220 hello\r\n")
+                for line in lines:
+                    if not line.upper().startswith((b"EHLO", b"HELO")):
+                        break
+                    conn.sendall(b"250 ok\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_drops_on_new_connections_count_as_retries_then_defer(
+    base_settings: Settings, sleep: FakeSleep
+) -> None:
+    """A drop right after connecting is a retry with backoff, not a free reconnect.
+
+    Only a drop on a connection that already carried a message says the server
+    closed an idle connection; on a new one it says the server refuses us, and
+    reconnecting at once forever would hold the batch (and its lease) for good.
+    """
+    server = _HangsUpAtMailFrom()
+    settings = configure(base_settings, server.port, max_retries=3)
+    transport = transport_for(settings, sleep)
+    results: list[DeliveryResult] = []
+    sender = threading.Thread(
+        target=lambda: results.extend(transport.send_batch(campaign(settings), recipients(1)))
+    )
+    sender.start()
+    sender.join(10)  # bounded: were it reconnecting forever, this test must still end
+    finished = not sender.is_alive()
+    server.close()  # also ends a sender still reconnecting (it can no longer connect)
+    sender.join(10)
+    assert finished, f"still reconnecting after 10 s ({server.connections} connections)"
+    assert outcomes(results) == [Outcome.DEFERRED]
+    assert server.connections == 4 and len(sleep.calls) == 3  # the first try and 3 retries
