@@ -143,6 +143,14 @@ class BatchSender:
         """
         parts = claim.by_issue()
         for index, part in enumerate(parts):
+            if index and not self.store.renew(claim, self.clock()):
+                # The lease went while an earlier part was out: these rows may be
+                # another sender's now (expired, resent by the owner). Never handed
+                # over by us, so they go back, if still ours, and are not sent.
+                rest = [row.delivery_id for later in parts[index:] for row in later.rows]
+                log.warning("claim lost its lease: %d row(s) left to other senders", len(rest))
+                self.store.release(claim, rest)
+                return None
             message = messages.for_slot(part.rows[0].catch_up_at)
             stop = self.send(transport, message, part, stopping, on_stop)
             if stop is not None:
@@ -199,23 +207,28 @@ class BatchSender:
             for (outcome, message_id, error, kind), ids in by_outcome.items()
             if outcome in _FINAL_STATUS
         ]
-        self.store.record(claim, final, self.clock())
-        self._bounce(results)
         deferred = [
             delivery_id
             for (outcome, _m, _e, _k), ids in by_outcome.items()
             if outcome is Outcome.DEFERRED
             for delivery_id in ids
         ]
-        if deferred:
-            later: BatchStop | None = None
-            if not stopping():
-                reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
-                detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
-                later = BatchStop(
-                    f"{len(deferred)} message(s) not handed over ({detail}); run send again later"
-                )
-                on_stop(later)
-            self.store.release(claim, deferred)
-            return later
-        return None
+        later: BatchStop | None = None
+        try:
+            self.store.record(claim, final, self.clock())
+        finally:
+            # Even if recording failed: rows never handed over go back to pending,
+            # rather than stay in flight and be reported in doubt (never resent).
+            if deferred:
+                if not stopping():
+                    reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
+                    detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
+                    later = BatchStop(
+                        f"{len(deferred)} message(s) not handed over ({detail});"
+                        " run send again later"
+                    )
+                    on_stop(later)
+                self.store.release(claim, deferred)
+        # Last: a failure marking bounces no longer strands the deferred rows.
+        self._bounce(results)
+        return later
