@@ -69,7 +69,9 @@ def test_default_settings_keep_several_api_requests_in_flight(
     assert plans == [SendPlan(API_LANES, 1, adaptive=True)]
     assert report.complete and report.counts.sent == AUDIENCE
     arrivals = sorted(r.received_at for r in server.requests)
-    assert len(arrivals) == AUDIENCE // BATCH
+    # At least one request a batch: on PostgreSQL, lanes claiming the last rows at
+    # the same moment skip each other's (SKIP LOCKED), so the tail can come in two.
+    assert len(arrivals) >= AUDIENCE // BATCH
     # Each request is answered LATENCY after it arrives: four arrivals within
     # LATENCY of each other were four requests in flight at once.
     overlap = max(
