@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.render import RenderedIssue
 from pipeline.store.db import refresh_statistics, rowcount
+from pipeline.store.ledger_links import locking_audience
 from pipeline.store.models import (
     Campaign,
     CampaignStatus,
@@ -211,7 +212,7 @@ def _snapshot(
     # SQLAlchemy keeps an INSERT's rowcount only when asked to.
     result = session.execute(
         insert(Delivery).from_select(
-            ["campaign_id", "subscriber_id", "status", "attempts"], audience
+            ["campaign_id", "subscriber_id", "status", "attempts"], locking_audience(audience)
         ),
         execution_options={"preserve_rowcount": True},
     )

@@ -53,6 +53,7 @@ from pipeline.content.reserved import WELCOME_SLUG
 from pipeline.render import RenderedIssue
 from pipeline.store.catch_up_issues import store_issues
 from pipeline.store.db import refresh_statistics, rowcount
+from pipeline.store.ledger_links import locking_audience
 from pipeline.store.models import (
     Campaign,
     Delivery,
@@ -261,7 +262,7 @@ def insert_day(
             result = connection.execute(
                 insert(Delivery).from_select(
                     ["campaign_id", "subscriber_id", "status", "attempts", "catch_up_at"],
-                    audience,
+                    locking_audience(audience),
                 ),
                 execution_options={"preserve_rowcount": True},
             )

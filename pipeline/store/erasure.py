@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.db import rowcount
+from pipeline.store.ledger_links import lock_for_erasure
 from pipeline.store.models import (
     ConfirmationOutbox,
     Delivery,
@@ -97,6 +98,7 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
     """
     touched = 0
     if subscriber_id is not None:
+        lock_for_erasure(session, subscriber_id)  # first: see pipeline.store.ledger_links
         mine = Delivery.subscriber_id == subscriber_id
         touched += _changed(
             session,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.content.reserved import WELCOME_SLUG
 from pipeline.render import RenderedIssue
 from pipeline.store.db import rowcount
+from pipeline.store.ledger_links import locking_audience
 from pipeline.store.models import (
     Campaign,
     CampaignStatus,
@@ -121,7 +122,9 @@ def _enrol(session: Session, welcome_id: int, who: ColumnElement[bool]) -> int:
     )
     session.flush()
     result = session.execute(
-        insert(Delivery).from_select(["campaign_id", "subscriber_id", "status", "attempts"], rows),
+        insert(Delivery).from_select(
+            ["campaign_id", "subscriber_id", "status", "attempts"], locking_audience(rows)
+        ),
         execution_options={"preserve_rowcount": True},
     )
     return rowcount(result)

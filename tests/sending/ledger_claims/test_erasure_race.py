@@ -1,0 +1,140 @@
+"""Erasing someone while a campaign is being planned leaves no row pointing at them.
+
+``deliveries`` has no foreign keys (migration 0016); the links are kept by two
+locks (:mod:`pipeline.store.ledger_links`). Each test holds one writer open
+inside its transaction, its rows written but not committed, starts the other,
+and lets the first commit only once the second is blocked behind it: on
+PostgreSQL once the server shows it waiting on a lock (or it has ended, which
+is the bug), on SQLite once it has issued its first write (one writer at a
+time). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event, func, select
+
+from pipeline.newsletter import Newsletter
+from pipeline.store.models import Delivery, DeliveryStatus, Subscriber
+from pipeline.subscribers import forget_subscriber
+from tests.helpers import SAMPLE_SLUG
+
+WAIT = 15.0  # seconds: the bound on every wait below
+_LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+def _race(
+    nl: Newsletter, first: Callable[[], Any], hold_after: str, second: Callable[[], Any]
+) -> None:
+    """Run ``first`` until it has executed ``hold_after``; then ``second``, until it is blocked."""
+    holding, release, second_wrote = threading.Event(), threading.Event(), threading.Event()
+    holder: list[int] = []
+    errors: list[BaseException] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        other = holding.is_set() and threading.get_ident() != holder[0]
+        if other and statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            second_wrote.set()
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not holding.is_set() and statement.startswith(hold_after):
+            holder.append(threading.get_ident())
+            holding.set()
+            assert release.wait(WAIT), "the race was never released"
+
+    def call(job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    event.listen(nl.engine, "before_cursor_execute", before)
+    event.listen(nl.engine, "after_cursor_execute", after)
+    threads = [threading.Thread(target=call, args=(job,)) for job in (first, second)]
+    try:
+        threads[0].start()
+        assert holding.wait(WAIT), f"the first writer never ran {hold_after!r}"
+        threads[1].start()
+        if nl.engine.dialect.name == "postgresql":
+            _until_waiting_or_ended(nl, threads[1])
+        else:
+            assert second_wrote.wait(WAIT), "the second writer never wrote"
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(WAIT)
+        event.remove(nl.engine, "before_cursor_execute", before)
+        event.remove(nl.engine, "after_cursor_execute", after)
+    assert not any(t.is_alive() for t in threads), "a writer never finished"
+    assert not errors, errors
+
+
+def _until_waiting_or_ended(nl: Newsletter, second: threading.Thread) -> None:
+    deadline = time.monotonic() + WAIT
+    with nl.engine.connect() as watcher:
+        while second.is_alive():  # ended without waiting: the outcome shows what it did
+            if watcher.exec_driver_sql(_LOCK_WAITERS).scalar():
+                return
+            watcher.rollback()  # a fresh look at pg_stat_activity each time
+            assert time.monotonic() < deadline, "the second writer neither waited nor ended"
+            second.join(0.02)
+
+
+def _first_subscriber(nl: Newsletter) -> tuple[int, str]:
+    with nl.sessions() as session:
+        row = session.execute(
+            select(Subscriber.id, Subscriber.email).order_by(Subscriber.id)
+        ).first()
+        assert row is not None
+        return row.id, row.email
+
+
+def _rows(nl: Newsletter) -> list[tuple[int | None, DeliveryStatus]]:
+    with nl.sessions() as session:
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.status).order_by(Delivery.id)
+        )
+        return [(s, DeliveryStatus(status)) for s, status in rows]
+
+
+def _forget(nl: Newsletter, email: str) -> Callable[[], Any]:
+    return lambda: forget_subscriber(nl.sessions, email, secret_key="test-secret")
+
+
+def test_an_erasure_during_planning_waits_and_unlinks_the_new_row(newsletter: Newsletter) -> None:
+    erased, email = _first_subscriber(newsletter)
+    _race(
+        newsletter,
+        lambda: newsletter.plan(SAMPLE_SLUG),
+        "INSERT INTO deliveries",
+        _forget(newsletter, email),
+    )
+    rows = _rows(newsletter)
+    # Planned while they were still here: their row stays (the counts add up),
+    # suppressed and pointing at no one.
+    assert len(rows) == 5
+    assert erased not in {subscriber for subscriber, _ in rows}
+    assert rows.count((None, DeliveryStatus.SUPPRESSED)) == 1
+    with newsletter.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 4
+
+
+def test_planning_during_an_erasure_waits_and_leaves_them_out(newsletter: Newsletter) -> None:
+    erased, email = _first_subscriber(newsletter)
+    _race(
+        newsletter,
+        _forget(newsletter, email),
+        "DELETE FROM subscribers",
+        lambda: newsletter.plan(SAMPLE_SLUG),
+    )
+    rows = _rows(newsletter)
+    assert len(rows) == 4
+    assert erased not in {subscriber for subscriber, _ in rows}
+    assert {status for _, status in rows} == {DeliveryStatus.PENDING}
