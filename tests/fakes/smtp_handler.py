@@ -44,6 +44,8 @@ class _Refusal:
     reply: str
     #: Refuse only the first N tries; None: always.
     times: int | None
+    #: Then drop the connection at its next command.
+    hang_up: bool = False
 
 
 class RecordingHandler:
@@ -79,12 +81,18 @@ class RecordingHandler:
     # -- configuration (test thread) --
 
     def refuse(
-        self, address: str, code: int = 550, times: int | None = None, text: str | None = None
+        self,
+        address: str,
+        code: int = 550,
+        times: int | None = None,
+        text: str | None = None,
+        hang_up: bool = False,
     ) -> None:
         """Refuse RCPT TO ``address`` with ``code`` (always, or the first ``times`` tries).
 
         ``text`` replaces the default reply text after the code (a 5xx says
         "5.1.1 <address>: Recipient address rejected: User unknown").
+        ``hang_up``: then drop the connection at its next command.
         """
         kind = "Recipient address rejected: " + (
             "Greylisted, try again later" if 400 <= code < 500 else "User unknown"
@@ -92,7 +100,7 @@ class RecordingHandler:
         status = "4.7.1" if 400 <= code < 500 else "5.1.1"
         reply = f"{code} {text}" if text is not None else f"{code} {status} <{address}>: {kind}"
         with self._lock:
-            self._refusals[address.lower()] = _Refusal(code, reply, times)
+            self._refusals[address.lower()] = _Refusal(code, reply, times, hang_up)
 
     def drop_after(self, number: int) -> None:
         """Drop the connection at the next command after the ``number``-th message."""
@@ -180,6 +188,9 @@ class RecordingHandler:
             )
         if refused:
             assert refusal is not None
+            if refusal.hang_up:
+                with self._lock:
+                    self._doomed.add(self._connection(server))
             return refusal.reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)

@@ -148,10 +148,15 @@ class SmtpTestServer:
         return self.handler.connections
 
     def refuse(
-        self, address: str, code: int = 550, times: int | None = None, text: str | None = None
+        self,
+        address: str,
+        code: int = 550,
+        times: int | None = None,
+        text: str | None = None,
+        hang_up: bool = False,
     ) -> None:
         """See :meth:`RecordingHandler.refuse`."""
-        self.handler.refuse(address, code, times, text)
+        self.handler.refuse(address, code, times, text, hang_up)
 
     def drop_after(self, number: int) -> None:
         """See :meth:`RecordingHandler.drop_after`."""

@@ -19,8 +19,9 @@ ledger follows the reply, never a guess:
   ``UNCERTAIN``. The server may have queued it, so it is never resent.
 * Login refused, STARTTLS missing, an unverifiable certificate, the sender
   address refused: the server refuses everything, so
-  :class:`~pipeline.sending.transports.base.TransportStopError` (or, once part of the
-  batch was handed over, ``DEFERRED`` for the rest of the batch).
+  :class:`~pipeline.sending.transports.base.TransportStopError` (or, once a recipient
+  of the batch has an outcome, sent, refused or in doubt, ``DEFERRED`` for the rest
+  of the batch, so that outcome reaches the ledger).
 
 The password never reaches a log line, an error or an exception message.
 A transport instance is not thread-safe: use one per sending thread. The
@@ -79,7 +80,9 @@ class _BatchState:
     """What the transport remembers within one batch (mutable on purpose)."""
 
     def __init__(self) -> None:
-        self.handed_over = False
+        #: A recipient of this batch has an outcome the ledger must get: sent,
+        #: in doubt, or refused (a refused mailbox marks its subscriber bounced).
+        self.has_outcomes = False
         self.deferred_reason: str | None = None
 
 
@@ -163,8 +166,9 @@ class SmtpTransport(PerMessageTransport):
     ) -> list[DeliveryResult]:
         """Send each recipient's message in turn over the one connection.
 
-        Raises :class:`TransportStopError` only while nothing of this batch was
-        handed over; after that, a server-wide refusal defers the rest instead.
+        Raises :class:`TransportStopError` only while no recipient of this batch
+        has an outcome (sent, refused or in doubt); after that, a server-wide
+        refusal defers the rest instead.
         """
         self._batch = _BatchState()
         try:
@@ -184,14 +188,14 @@ class SmtpTransport(PerMessageTransport):
             payload = message.as_bytes()
         except UnsafeHeaderError as refused:
             # Refused before anything was handed over: this recipient fails, the batch goes on.
+            batch.has_outcomes = True
             return DeliveryResult(recipient, Outcome.FAILED, error=str(refused))
         message_id = str(message["Message-ID"])
         retries = 0
         while True:
             attempt = self._attempt(recipient.email, payload)
             if attempt.outcome is not None:
-                if attempt.outcome in (Outcome.SENT, Outcome.UNCERTAIN):
-                    batch.handed_over = True
+                batch.has_outcomes = True
                 keep_id = attempt.outcome is not Outcome.FAILED
                 return DeliveryResult(
                     recipient,
@@ -203,9 +207,9 @@ class SmtpTransport(PerMessageTransport):
                 )
             error = attempt.error or "temporary failure"
             if attempt.stop:
-                if not batch.handed_over:
+                if not batch.has_outcomes:
                     raise TransportStopError(error)
-                # Results already handed over must reach the ledger: defer the rest.
+                # Outcomes already known must reach the ledger: defer the rest.
                 batch.deferred_reason = error
                 return DeliveryResult(recipient, Outcome.DEFERRED, error=error)
             if attempt.free:

@@ -88,6 +88,28 @@ def test_a_login_refused_after_part_of_the_batch_left_defers_the_rest(
         assert sleep.calls == []
 
 
+def test_a_login_refused_after_a_recipient_was_refused_keeps_that_refusal(
+    base_settings: Settings, sleep: FakeSleep
+) -> None:
+    with SmtpTestServer(security="starttls", auth=(USER, PASSWORD)) as server:
+        settings = configure(base_settings, server.port, security="starttls", username=USER)
+        people = recipients(3, start=1)
+        # The mailbox does not exist; then the server drops the connection.
+        server.refuse(people[0].email, code=550, hang_up=True)
+        with transport_for(settings, sleep, server) as transport:
+            assert outcomes(transport.send_batch(campaign(settings), recipients(1))) == [
+                Outcome.SENT
+            ]
+            server.handler.auth = (USER, "rotated")  # the reconnect's login is refused
+            # Raising would send the refused address back to pending, to be tried
+            # again and its bounce not marked: it is kept, and the rest defer.
+            results = transport.send_batch(campaign(settings), people)
+        assert outcomes(results) == [Outcome.FAILED, Outcome.DEFERRED, Outcome.DEFERRED]
+        assert results[0].address_gone and "550" in (results[0].error or "")
+        assert all("refused the login" in (r.error or "") for r in results[1:])
+        assert server.recipients == [recipients(1)[0].email]
+
+
 def test_security_tls_is_implicit_tls(base_settings: Settings, sleep: FakeSleep) -> None:
     with SmtpTestServer(security="tls", auth=(USER, PASSWORD)) as server:
         settings = configure(base_settings, server.port, security="tls", username=USER)
