@@ -9,14 +9,18 @@ so no row goes twice), without the second or so each new interpreter takes to
 start.
 
 A helper knows nothing the parent does not: it is a copy. It never returns
-into the parent's call stack: it ends with ``os._exit``. A helper that dies
-leaves its batch in flight; the parent, once the helpers are reaped, has the
-ledger mark those rows uncertain (their sender is gone) rather than resend.
+into the parent's call stack: it ends with ``os._exit``. A helper that stops
+early says why over a pipe of its own (:class:`HelperStop`), so the run's
+report and the owner's notice are the same whichever process met the stop. A
+helper that dies leaves its batch in flight; the parent, once the helpers are
+reaped, has the ledger mark those rows uncertain (their sender is gone)
+rather than resend.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import traceback
@@ -27,6 +31,16 @@ from pipeline.errors import ConfigError
 
 #: Exit codes of a helper: finished, stopped early (by request), crashed.
 FINISHED, STOPPED, CRASHED = 0, 3, 70
+#: The most of a stop's text a helper sends (far below a pipe's buffer: never blocks).
+_MOST = 2000
+
+
+@dataclass(frozen=True)
+class HelperStop:
+    """Why a helper stopped early, and the owner's part in it (None: nothing to do)."""
+
+    reason: str
+    needs_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class HelperEnd:
 
     pid: int
     status: int  # as os.waitpid reports it
+    stop: HelperStop | None = None  # what a helper that stopped early said
 
     @property
     def problem(self) -> str | None:
@@ -56,9 +71,10 @@ class HelperProcesses:
             raise ConfigError("sending.processes above 1 needs os.fork (Linux or macOS)")
         self._count = count
         self._pids: list[int] = []
+        self._pipes: dict[int, int] = {}  # pid -> the read end of its stop pipe
 
-    def start(self, before_fork: Callable[[], None], work: Callable[[], int]) -> None:
-        """Fork the helpers; each runs ``work`` and exits with what it returns.
+    def start(self, before_fork: Callable[[], None], work: Callable[[], HelperStop | None]) -> None:
+        """Fork the helpers; each runs ``work``: None if it finished, else why it stopped.
 
         ``before_fork`` runs once in the parent first: it must leave nothing a
         child could share by accident (open database connections above all).
@@ -67,10 +83,14 @@ class HelperProcesses:
             return
         before_fork()
         for _ in range(self._count):
+            read, write = os.pipe()
             pid = os.fork()
             if pid == 0:
-                os._exit(_run_child(work))
+                os.close(read)
+                os._exit(_run_child(work, write))
+            os.close(write)  # now only that child holds it: EOF once it exits
             self._pids.append(pid)
+            self._pipes[pid] = read
 
     def stop(self) -> None:
         """Ask every live helper to finish the batch in hand and stop."""
@@ -83,15 +103,31 @@ class HelperProcesses:
         ends = []
         for pid in self._pids:
             _, status = os.waitpid(pid, 0)
-            ends.append(HelperEnd(pid, status))
+            ends.append(HelperEnd(pid, status, _read_stop(self._pipes.pop(pid))))
         self._pids = []
         return ends
 
 
-def _run_child(work: Callable[[], int]) -> int:
+def _read_stop(read: int) -> HelperStop | None:
+    """What a reaped helper wrote on its pipe (nothing: it finished, or died)."""
+    with os.fdopen(read, "rb") as pipe:
+        text = pipe.read()
+    try:
+        said = json.loads(text) if text else None
+    except ValueError:  # cut short (killed while writing): its exit status tells the rest
+        return None
+    return HelperStop(str(said["reason"]), said.get("needs_owner")) if said else None
+
+
+def _run_child(work: Callable[[], HelperStop | None], write: int) -> int:
     """Everything a helper does; any escape becomes an exit code, never a return."""
     try:
-        return work()
+        stop = work()
+        if stop is None:
+            return FINISHED
+        owner = stop.needs_owner[:_MOST] if stop.needs_owner else None
+        os.write(write, json.dumps({"reason": stop.reason[:_MOST], "needs_owner": owner}).encode())
+        return STOPPED
     except BaseException:
         # os.write, not print: a lock inherited mid-write from another thread
         # of the parent would never be released in this process.

@@ -27,7 +27,7 @@ from pipeline.sending.batch import BatchLedger, BatchSender, CampaignMessages
 from pipeline.sending.heap import HEAP as _HEAP
 from pipeline.sending.lanes import LaneGate
 from pipeline.sending.plan import SendPlan, plan_run
-from pipeline.sending.processes import FINISHED, STOPPED, HelperProcesses
+from pipeline.sending.processes import HelperProcesses, HelperStop
 from pipeline.sending.recipients import RecipientLinks
 from pipeline.sending.senders import is_dead_sender, sender_identity
 from pipeline.sending.transports import Transport
@@ -212,6 +212,12 @@ class CampaignRunner:
             # Helpers end when nothing is left to claim (or on the stop above).
             ends = helpers.wait()
             self._helpers = None
+        said = [end.stop for end in ends if end.stop is not None]
+        if said and store.pending(campaign.id):
+            # A helper's stop explains the rows left, as a lane's would (and may need the owner).
+            state.stop(said[0].reason)
+            owner = [stop.needs_owner for stop in said if stop.needs_owner]
+            self._owner_reason = self._owner_reason or (owner[0] if owner else None)
         problems = [problem for end in ends if (problem := end.problem)]
         if problems:
             # A helper that died left its batch in flight: in doubt, never resent.
@@ -275,8 +281,11 @@ class CampaignRunner:
 
     def _work_as_helper(
         self, campaign: CampaignRecord, message: CampaignMessages, plan: SendPlan
-    ) -> int:
-        """A forked helper's whole life: its own identity, stop signals and lanes."""
+    ) -> HelperStop | None:
+        """A forked helper's whole life: its own identity, stop signals and lanes.
+
+        Returns why it stopped early (None: it finished), for the parent's report.
+        """
         self._identity = sender_identity()  # claims must name this process, not the parent
         self._helpers = None
         self._stop = threading.Event()
@@ -285,7 +294,9 @@ class CampaignRunner:
             signal.signal(signum, lambda _signum, _frame: self.request_stop())
         state = _RunState(plan)
         self._work(campaign, message, None, state, plan.lanes)
-        return FINISHED if state.stopped is None else STOPPED
+        if state.stopped is None:
+            return None
+        return HelperStop(state.stopped, self._owner_reason)
 
     def _lane_in_thread(
         self,
