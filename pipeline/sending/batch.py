@@ -207,28 +207,43 @@ class BatchSender:
             for (outcome, message_id, error, kind), ids in by_outcome.items()
             if outcome in _FINAL_STATUS
         ]
-        deferred = [
-            delivery_id
-            for (outcome, _m, _e, _k), ids in by_outcome.items()
-            if outcome is Outcome.DEFERRED
-            for delivery_id in ids
-        ]
-        later: BatchStop | None = None
+        deferred: dict[str | None, list[int]] = {}  # by the transport's reason
+        for (outcome, _m, error, _k), ids in by_outcome.items():
+            if outcome is Outcome.DEFERRED:
+                deferred.setdefault(error, []).extend(ids)
         try:
             self.store.record(claim, final, self.clock())
         finally:
             # Even if recording failed: rows never handed over go back to pending,
             # rather than stay in flight and be reported in doubt (never resent).
-            if deferred:
-                if not stopping():
-                    reasons = {e for (o, _m, e, _k) in by_outcome if o is Outcome.DEFERRED and e}
-                    detail = "; ".join(sorted(reasons)) or "the transport could not take them now"
-                    later = BatchStop(
-                        f"{len(deferred)} message(s) not handed over ({detail});"
-                        " run send again later"
-                    )
-                    on_stop(later)
-                self.store.release(claim, deferred)
+            later = self._give_back(claim, deferred, stopping, on_stop)
         # Last: a failure marking bounces no longer strands the deferred rows.
         self._bounce(results)
+        return later
+
+    def _give_back(
+        self,
+        claim: Claim,
+        deferred: dict[str | None, list[int]],
+        stopping: Callable[[], bool],
+        on_stop: Callable[[BatchStop], None],
+    ) -> BatchStop | None:
+        """Rows the transport deferred (by its reason) back to pending; the stop they mean.
+
+        A run that was asked to stop deferred them itself: no reason of their own.
+        """
+        ids = [delivery_id for group in deferred.values() for delivery_id in group]
+        if not ids:
+            return None
+        later = None
+        if not stopping():
+            detail = (
+                "; ".join(sorted(e for e in deferred if e))
+                or "the transport could not take them now"
+            )
+            later = BatchStop(
+                f"{len(ids)} message(s) not handed over ({detail}); run send again later"
+            )
+            on_stop(later)  # heard before the rows go back (see send)
+        self.store.release(claim, ids)
         return later
