@@ -16,13 +16,20 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 REQUIRE_ALL = os.environ.get("REQUIRE_ALL") == "1"
+_LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
 def _pg_bindir() -> Path | None:
@@ -131,3 +138,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'test.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
+
+
+def until_waiting_on_a_lock(engine: Engine, other: threading.Thread, wait: float) -> None:
+    """Poll PostgreSQL until ``other`` waits on a lock, or has ended (a race test's bug).
+
+    For tests that hold one writer open and need the other blocked behind it
+    before letting the first commit; never longer than ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    with engine.connect() as watcher:
+        while other.is_alive():  # ended without waiting: the outcome shows what it did
+            if watcher.exec_driver_sql(_LOCK_WAITERS).scalar():
+                return
+            watcher.rollback()  # a fresh look at pg_stat_activity each time
+            assert time.monotonic() < deadline, "the other writer neither waited nor ended"
+            other.join(0.02)

@@ -148,15 +148,10 @@ class SmtpTestServer:
         return self.handler.connections
 
     def refuse(
-        self,
-        address: str,
-        code: int = 550,
-        times: int | None = None,
-        text: str | None = None,
-        hang_up: bool = False,
+        self, address: str, code: int = 550, times: int | None = None, text: str | None = None
     ) -> None:
         """See :meth:`RecordingHandler.refuse`."""
-        self.handler.refuse(address, code, times, text, hang_up)
+        self.handler.refuse(address, code, times, text)
 
     def drop_after(self, number: int) -> None:
         """See :meth:`RecordingHandler.drop_after`."""

@@ -13,7 +13,6 @@ Only then does the first commit. Every wait is bounded.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -30,14 +29,11 @@ from pipeline.store.users import (
     list_users,
     setup_link_used,
 )
+from tests.databases import until_waiting_on_a_lock
 
 ANN, BOB = "ann@clinic.example", "bob@clinic.example"
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 WAIT = 15.0  # seconds: the bound on every wait below
-_LOCK_WAITERS = (
-    "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
 
 
 @pytest.fixture
@@ -100,24 +96,13 @@ class Race:
             threads["second"].start()
             assert self.second_started.wait(WAIT), "the second setup never reached the store"
             if self.engine.dialect.name == "postgresql":
-                self._until_second_waits_or_ends(threads["second"])
+                until_waiting_on_a_lock(self.engine, threads["second"], WAIT)
         finally:
             self.release.set()
             for thread in threads.values():
                 thread.join(WAIT)
         assert not any(t.is_alive() for t in threads.values()), "a setup never finished"
         assert not self.errors, self.errors
-
-    def _until_second_waits_or_ends(self, second: threading.Thread) -> None:
-        """Poll the server until the second setup waits on a lock (or ran straight through)."""
-        deadline = time.monotonic() + WAIT
-        with self.engine.connect() as watcher:
-            while second.is_alive():  # finished without waiting: the outcome shows what it did
-                if watcher.exec_driver_sql(_LOCK_WAITERS).scalar():
-                    return
-                watcher.rollback()  # a fresh look at pg_stat_activity each time
-                assert time.monotonic() < deadline, "the second setup neither waited nor ended"
-                second.join(0.02)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ time). Every wait is bounded.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,13 +20,10 @@ from sqlalchemy import event, func, select
 from pipeline.newsletter import Newsletter
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber
 from pipeline.subscribers import forget_subscriber
+from tests.databases import until_waiting_on_a_lock
 from tests.helpers import SAMPLE_SLUG
 
 WAIT = 15.0  # seconds: the bound on every wait below
-_LOCK_WAITERS = (
-    "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
 
 
 def _race(
@@ -63,7 +59,7 @@ def _race(
         assert holding.wait(WAIT), f"the first writer never ran {hold_after!r}"
         threads[1].start()
         if nl.engine.dialect.name == "postgresql":
-            _until_waiting_or_ended(nl, threads[1])
+            until_waiting_on_a_lock(nl.engine, threads[1], WAIT)
         else:
             assert second_wrote.wait(WAIT), "the second writer never wrote"
     finally:
@@ -74,17 +70,6 @@ def _race(
         event.remove(nl.engine, "after_cursor_execute", after)
     assert not any(t.is_alive() for t in threads), "a writer never finished"
     assert not errors, errors
-
-
-def _until_waiting_or_ended(nl: Newsletter, second: threading.Thread) -> None:
-    deadline = time.monotonic() + WAIT
-    with nl.engine.connect() as watcher:
-        while second.is_alive():  # ended without waiting: the outcome shows what it did
-            if watcher.exec_driver_sql(_LOCK_WAITERS).scalar():
-                return
-            watcher.rollback()  # a fresh look at pg_stat_activity each time
-            assert time.monotonic() < deadline, "the second writer neither waited nor ended"
-            second.join(0.02)
 
 
 def _first_subscriber(nl: Newsletter) -> tuple[int, str]:

@@ -95,7 +95,7 @@ def test_a_login_refused_after_a_recipient_was_refused_keeps_that_refusal(
         settings = configure(base_settings, server.port, security="starttls", username=USER)
         people = recipients(3, start=1)
         # The mailbox does not exist; then the server drops the connection.
-        server.refuse(people[0].email, code=550, hang_up=True)
+        server.handler.refuse(people[0].email, code=550, hang_up=True)
         with transport_for(settings, sleep, server) as transport:
             assert outcomes(transport.send_batch(campaign(settings), recipients(1))) == [
                 Outcome.SENT
