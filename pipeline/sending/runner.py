@@ -216,8 +216,8 @@ class CampaignRunner:
         if said and store.pending(campaign.id):
             # A helper's stop explains the rows left, as a lane's would (and may need the owner).
             state.stop(said[0].reason)
-            owner = [stop.needs_owner for stop in said if stop.needs_owner]
-            self._owner_reason = self._owner_reason or (owner[0] if owner else None)
+            owner = next((stop.needs_owner for stop in said if stop.needs_owner), None)
+            self._owner_reason = self._owner_reason or owner
         problems = [problem for end in ends if (problem := end.problem)]
         if problems:
             # A helper that died left its batch in flight: in doubt, never resent.

@@ -212,11 +212,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # No FOREIGN KEY on either id (migration 0016): PostgreSQL checks one per
-    # row inserted, 60% of a campaign's snapshot. The writers keep the links
-    # instead: rows are only added for a campaign that exists (none is ever
-    # deleted) from subscribers locked FOR KEY SHARE, and erasure locks its
-    # subscriber first, then unlinks their rows (pipeline.store.erasure).
+    # No FOREIGN KEY on either id (migration 0016): why, and how the writers
+    # keep the links instead, is pipeline.store.ledger_links.
     campaign_id: Mapped[int] = mapped_column(Integer)
     # NULL once the subscriber is forgotten (privacy erasure); the row keeps the count.
     subscriber_id: Mapped[int | None] = mapped_column(Integer)

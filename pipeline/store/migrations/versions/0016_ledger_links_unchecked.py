@@ -6,8 +6,8 @@ Create Date: 2027-01-27
 
 PostgreSQL checks a foreign key with one query per row inserted: planning a
 100,000-recipient campaign spent 0.73 of its 1.23 s in those checks. The
-links are kept by the writers instead (``pipeline/store/models.py``,
-``Delivery``, says how). On SQLite, where a constraint cannot be dropped in
+links are kept by the writers instead (``pipeline/store/ledger_links.py``
+says how). On SQLite, where a constraint cannot be dropped in
 place, the table is rebuilt (Alembic's batch mode), its partial indexes and
 CHECK with it. Written by hand to equal ``pipeline/store/models.py``.
 """
