@@ -17,10 +17,15 @@ def test_auto_lanes_start_at_two_and_follow_the_answer_time() -> None:
     # A real API: 150 ms answers for 20 ms of work per batch wants 1 + 7.5 lanes: all 8.
     gate.observe(waited=0.150, work=0.020)
     assert gate.limit == 8
-    # The loopback server: 6 ms answers for 20 ms of work: a second lane is enough.
+    # The loopback server: 6 ms answers for 20 ms of work: a second batch's work
+    # would not fit in the wait, so one lane.
     gate = LaneGate(8, adaptive=True)
     for _ in range(3):
         gate.observe(waited=0.006, work=0.020)
+    assert gate.limit == 1
+    # A wait of one batch's work and a bit: room for a second lane, not a third.
+    gate = LaneGate(8, adaptive=True)
+    gate.observe(waited=0.025, work=0.020)
     assert gate.limit == 2
     # CPU only (the answer is instant): one lane; more would only queue for the GIL.
     gate.observe(waited=0.0, work=0.020)
@@ -29,9 +34,9 @@ def test_auto_lanes_start_at_two_and_follow_the_answer_time() -> None:
 
 def test_the_shortest_recent_answer_counts_not_one_slowed_by_the_gil() -> None:
     gate = LaneGate(8, adaptive=True)
-    for waited in (0.006, 0.090, 0.007, 0.120):
+    for waited in (0.046, 0.090, 0.047, 0.120):
         gate.observe(waited=waited, work=0.020)
-    assert gate.limit == 2
+    assert gate.limit == 3  # 1 + floor(46 / 20), not 1 + 90 / 20
 
 
 def test_settings_lanes_all_run_whatever_the_answers() -> None:
