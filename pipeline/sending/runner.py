@@ -81,6 +81,8 @@ class _RunState:
         self.stopped: str | None = None
         self.batches = 0
         self.error: BaseException | None = None
+        #: The lanes started beside the first (see CampaignRunner._start_lanes).
+        self.lanes: list[threading.Thread] = []
         self._next_progress = 0.0
 
     def progress_due(self) -> bool:
@@ -204,7 +206,7 @@ class CampaignRunner:
         self._helpers = helpers
         helpers.start(self._before_fork, lambda: self._work_as_helper(campaign, message, plan))
         try:
-            self._work(campaign, message, progress, state, plan.lanes, first)
+            self._work(campaign, message, progress, state, first)
         except BaseException:
             helpers.stop()
             raise
@@ -252,21 +254,10 @@ class CampaignRunner:
         message: CampaignMessages,
         progress: Callable[[CampaignCounts], None] | None,
         state: _RunState,
-        lanes: int,
         first: Transport | None = None,
     ) -> None:
         """This process's lanes, until nothing is left to claim or a stop."""
-        others = [
-            threading.Thread(
-                target=self._lane_in_thread,
-                args=(campaign, message, progress, state),
-                name=f"send-lane-{n}",
-                daemon=True,
-            )
-            for n in range(1, lanes)
-        ]
-        for thread in others:
-            thread.start()
+        self._start_lanes(campaign, message, progress, state)
         try:
             self._lane(campaign, message, progress, state, first)
         except BaseException:
@@ -274,10 +265,43 @@ class CampaignRunner:
             self.request_stop()
             raise
         finally:
-            for thread in others:
+            # Only a running lane starts another, and it lists it first: once
+            # every listed lane is joined, none is left to start more.
+            joined = 0
+            while True:
+                with state.lock:
+                    if joined == len(state.lanes):
+                        break
+                    thread = state.lanes[joined]
                 thread.join()
+                joined += 1
         if state.error is not None:
             raise state.error
+
+    def _start_lanes(
+        self,
+        campaign: CampaignRecord,
+        message: CampaignMessages,
+        progress: Callable[[CampaignCounts], None] | None,
+        state: _RunState,
+    ) -> None:
+        """Start lanes up to as many as may have a batch out now (the gate's limit).
+
+        Auto lanes against a fast provider settle on one: the seven never
+        given a turn were each claiming once more at the end of the run to
+        find nothing, one after another. So a lane starts when the limit first
+        lets it have a turn; lanes set in settings all start at once.
+        """
+        with state.lock:
+            while len(state.lanes) + 1 < state.gate.limit and not self._stop.is_set():
+                thread = threading.Thread(
+                    target=self._lane_in_thread,
+                    args=(campaign, message, progress, state),
+                    name=f"send-lane-{len(state.lanes) + 1}",
+                    daemon=True,
+                )
+                state.lanes.append(thread)
+                thread.start()
 
     def _work_as_helper(
         self, campaign: CampaignRecord, message: CampaignMessages, plan: SendPlan
@@ -293,7 +317,7 @@ class CampaignRunner:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda _signum, _frame: self.request_stop())
         state = _RunState(plan)
-        self._work(campaign, message, None, state, plan.lanes)
+        self._work(campaign, message, None, state)
         if state.stopped is None:
             return None
         return HelperStop(state.stopped, self._owner_reason)
@@ -356,6 +380,7 @@ class CampaignRunner:
                         transport, message, claim, self._stop.is_set, lambda e: state.stop(e.reason)
                     )
                     state.gate.observe(transport.waited - waited, time.thread_time() - work)
+                self._start_lanes(campaign, message, progress, state)
                 if end is not None and end.needs_owner and self._owner_reason is None:
                     self._owner_reason = end.reason
                 if self._brake is not None and (why := self._brake(campaign.id)):

@@ -4,23 +4,35 @@ The loopback SendGrid holds every answer LATENCY seconds (a real API's round
 trip, long next to the few milliseconds a batch of 100 takes to build). After
 the first answer the lanes follow that time (pipeline.sending.lanes), so four
 requests read within LATENCY of each other were all out at once; one or two
-lanes could never have that.
+lanes could never have that. Against a provider that answers at once, the
+lanes never given a turn are never started.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import load_settings
 from pipeline.newsletter import Newsletter
+from pipeline.sending.lanes import START
 from pipeline.sending.plan import API_LANES, SendPlan
+from pipeline.sending.runner import CampaignRunner
+from pipeline.sending.transports.base import (
+    CampaignMessage,
+    DeliveryResult,
+    Outcome,
+    Recipient,
+    Transport,
+)
 from pipeline.subscribers import import_csv
 from tests.fakes.sendgrid_server import TEST_API_KEY, SendGridServer
 from tests.helpers import SAMPLE_SLUG, copy_sample_folder
+from tests.sending.ledger_claims.helpers import _newsletter as _sample_newsletter
 
 AUDIENCE = 800
 BATCH = 100
@@ -80,4 +92,56 @@ def test_default_settings_keep_several_api_requests_in_flight(
     assert overlap >= 4
     delivered = collections.Counter(server.delivered_addresses())
     assert len(delivered) == AUDIENCE and max(delivered.values()) == 1
+    newsletter.close()
+
+
+class _InstantApi(Transport):
+    """An API that answers at once (no wait at all): the lanes' work is all CPU."""
+
+    name = "instant"
+    kind = "api"
+
+    def __init__(self, lanes: set[str]) -> None:
+        super().__init__()
+        self.lanes = lanes
+
+    def send_batch(
+        self, message: CampaignMessage, recipients: Sequence[Recipient]
+    ) -> list[DeliveryResult]:
+        self.lanes.add(threading.current_thread().name)
+        return [
+            DeliveryResult(r, Outcome.SENT, message_id=f"<{r.delivery_id}@x>") for r in recipients
+        ]
+
+
+def test_lanes_never_given_a_turn_are_never_started(tmp_path: Path, database_url: str) -> None:
+    newsletter = _sample_newsletter(tmp_path, database_url)
+    sending: set[str] = set()
+    runner = CampaignRunner(
+        newsletter.ledger,
+        lambda: _InstantApi(sending),
+        sender=newsletter.sender(),
+        links=newsletter.links(),
+        batch_size=1,
+        clock=newsletter.clock,
+        concurrency=None,  # auto, as `init` writes it
+        processes=1,
+    )
+    started: list[str] = []
+    lane_in_thread = runner._lane_in_thread
+
+    def counted(*args: object) -> None:
+        started.append(threading.current_thread().name)
+        lane_in_thread(*args)  # type: ignore[arg-type]
+
+    runner._lane_in_thread = counted  # type: ignore[method-assign]
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    result = runner.run(campaign)
+
+    assert runner.last_plan == SendPlan(API_LANES, 1, adaptive=True)
+    assert result.counts.sent == 5 and result.counts.pending == 0
+    # START batches may be out before the first answer is timed; no answer wait
+    # ever lets a third lane have a turn, so it was never started.
+    assert len(started) == START - 1
+    assert sending <= {threading.main_thread().name, *started}
     newsletter.close()
