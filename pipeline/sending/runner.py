@@ -293,15 +293,17 @@ class CampaignRunner:
         lets it have a turn; lanes set in settings all start at once.
         """
         with state.lock:
-            while len(state.lanes) + 1 < state.gate.limit and not self._stop.is_set():
+            while len(state.lanes) + 1 < state.gate.limit:
+                if self._stop.is_set() or state.stopped is not None:
+                    return
                 thread = threading.Thread(
                     target=self._lane_in_thread,
                     args=(campaign, message, progress, state),
                     name=f"send-lane-{len(state.lanes) + 1}",
                     daemon=True,
                 )
-                state.lanes.append(thread)
                 thread.start()
+                state.lanes.append(thread)  # under the lock: _work joins every one listed
 
     def _work_as_helper(
         self, campaign: CampaignRecord, message: CampaignMessages, plan: SendPlan
