@@ -13,6 +13,7 @@ values are :mod:`pipeline.sending.recipients`.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -81,8 +82,9 @@ class _RunState:
         self.stopped: str | None = None
         self.batches = 0
         self.error: BaseException | None = None
-        #: The lanes started beside the first (see CampaignRunner._start_lanes).
+        #: The lanes started beside the first, and what each runs (see CampaignRunner._start_lanes).
         self.lanes: list[threading.Thread] = []
+        self.lane: Callable[[], None] = lambda: None
         self._next_progress = 0.0
 
     def progress_due(self) -> bool:
@@ -257,7 +259,8 @@ class CampaignRunner:
         first: Transport | None = None,
     ) -> None:
         """This process's lanes, until nothing is left to claim or a stop."""
-        self._start_lanes(campaign, message, progress, state)
+        state.lane = functools.partial(self._lane_in_thread, campaign, message, progress, state)
+        self._start_lanes(state)
         try:
             self._lane(campaign, message, progress, state, first)
         except BaseException:
@@ -278,13 +281,7 @@ class CampaignRunner:
         if state.error is not None:
             raise state.error
 
-    def _start_lanes(
-        self,
-        campaign: CampaignRecord,
-        message: CampaignMessages,
-        progress: Callable[[CampaignCounts], None] | None,
-        state: _RunState,
-    ) -> None:
+    def _start_lanes(self, state: _RunState) -> None:
         """Start lanes up to as many as may have a batch out now (the gate's limit).
 
         Auto lanes against a fast provider settle on one: the seven never
@@ -297,10 +294,7 @@ class CampaignRunner:
                 if self._stop.is_set() or state.stopped is not None:
                     return
                 thread = threading.Thread(
-                    target=self._lane_in_thread,
-                    args=(campaign, message, progress, state),
-                    name=f"send-lane-{len(state.lanes) + 1}",
-                    daemon=True,
+                    target=state.lane, name=f"send-lane-{len(state.lanes) + 1}", daemon=True
                 )
                 thread.start()
                 state.lanes.append(thread)  # under the lock: _work joins every one listed
@@ -382,7 +376,7 @@ class CampaignRunner:
                         transport, message, claim, self._stop.is_set, lambda e: state.stop(e.reason)
                     )
                     state.gate.observe(transport.waited - waited, time.thread_time() - work)
-                self._start_lanes(campaign, message, progress, state)
+                self._start_lanes(state)
                 if end is not None and end.needs_owner and self._owner_reason is None:
                     self._owner_reason = end.reason
                 if self._brake is not None and (why := self._brake(campaign.id)):
