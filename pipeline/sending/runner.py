@@ -268,8 +268,8 @@ class CampaignRunner:
             self.request_stop()
             raise
         finally:
-            # Only a running lane starts another, and it lists it first: once
-            # every listed lane is joined, none is left to start more.
+            # Only a running lane starts another, and lists it before going on:
+            # once every listed lane is joined, none is left to start more.
             joined = 0
             while True:
                 with state.lock:
