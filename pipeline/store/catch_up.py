@@ -134,10 +134,15 @@ def live_keep(previous_campaign_id: int | None, day: Day) -> ColumnElement[bool]
     today (one email a day; this part reaches them on their track later).
     """
     row = Delivery
-    caught_up_today = exists().where(
-        row.subscriber_id == Subscriber.id,
-        row.catch_up_at >= day.start,
-        row.catch_up_at < day.end,
+    # A set read once from ix_deliveries_catch_up (today's catch-up rows,
+    # usually none), not an EXISTS asked for each subscriber through all of
+    # their rows. NOT NULL: one NULL in a NOT IN set would keep everyone out.
+    caught_up_today = Subscriber.id.in_(
+        select(row.subscriber_id).where(
+            row.catch_up_at >= day.start,
+            row.catch_up_at < day.end,
+            row.subscriber_id.is_not(None),
+        )
     )
     if previous_campaign_id is None:
         return ~caught_up_today

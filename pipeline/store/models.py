@@ -260,6 +260,14 @@ class Delivery(Base):
             sqlite_where=text("status = 'sending'"),
             postgresql_where=text("status = 'sending'"),
         ),
+        # Catch-up rows only (migration 0017): who had one on a given day.
+        Index(
+            "ix_deliveries_catch_up",
+            "catch_up_at",
+            "subscriber_id",
+            sqlite_where=text("catch_up_at IS NOT NULL"),
+            postgresql_where=text("catch_up_at IS NOT NULL"),
+        ),
     )
 
 
