@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.store.ledger import CampaignCounts
 from pipeline.store.models import Delivery, DeliveryStatus
+from pipeline.store.row_conditions import in_flight
 
 #: What a row in doubt or failed without a stored reason is reported as.
 NO_REASON = "no reason recorded"
@@ -74,11 +74,6 @@ class CampaignReport:
         }
 
 
-def _status_is(status: DeliveryStatus) -> ColumnElement[bool]:
-    # Inline, as the ledger writes it, so PostgreSQL can match the partial indexes.
-    return Delivery.status == literal(status, Delivery.status.type, literal_execute=True)
-
-
 def reason_group(error: str | None) -> str:
     """The reason a row is grouped under: its error, with any address taken out.
 
@@ -126,11 +121,7 @@ class Reports:
         with self._sessions() as session:
             rows = session.execute(
                 select(Delivery.claimed_by, func.min(Delivery.claimed_at), func.count())
-                .where(
-                    Delivery.campaign_id == campaign_id,
-                    _status_is(DeliveryStatus.SENDING),
-                    Delivery.claim_token.is_not(None),  # lets SQLite use the partial index
-                )
+                .where(in_flight(campaign_id))  # through ix_deliveries_in_flight
                 .group_by(Delivery.claimed_by)
             ).all()
         held = [
