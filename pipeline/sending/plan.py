@@ -18,6 +18,9 @@ Why these numbers:
   ``[smtp] max_connections``;
 - anything else (the outbox, a local test transport) does its work on the CPU
   while it holds the GIL: one lane;
+- never more lanes in a process than it has batches to claim: a lane with
+  nothing to claim adds nothing, and on PostgreSQL two lanes claiming at the
+  same moment split a campaign of one batch into two requests;
 - a helper process costs a fork and a database connection, and repays it only
   for a campaign of at least :data:`ROWS_PER_PROCESS` pending rows per
   process, on a machine with a core for each.
@@ -25,6 +28,7 @@ Why these numbers:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,9 +87,11 @@ def choose_plan(
     processes: int | None,
     cpus: int,
     smtp_max_connections: int,
+    batch_size: int,
     can_fork: bool = True,
 ) -> SendPlan:
-    """The plan for a run of ``pending`` rows; ``concurrency``/``processes`` None mean auto."""
+    """The plan for a run of ``pending`` rows claimed ``batch_size`` at a time;
+    ``concurrency``/``processes`` None mean auto."""
     if processes is None:
         processes = _auto_processes(pending, cpus, can_fork)
         if kind == "smtp":
@@ -99,6 +105,10 @@ def choose_plan(
             concurrency = max(1, smtp_max_connections // processes)
         else:
             concurrency = 1
+        # Each process's share of the batches bounds its auto lanes.
+        batches = math.ceil(pending / max(1, batch_size) / max(1, processes))
+        concurrency = max(1, min(concurrency, batches))
+        adaptive = adaptive and concurrency > 1
     return SendPlan(lanes=max(1, concurrency), processes=max(1, processes), adaptive=adaptive)
 
 
@@ -110,17 +120,20 @@ def plan_run(
     processes: int | None,
     cpus: int | None,
     smtp_max_connections: int,
+    batch_size: int,
 ) -> SendPlan:
     """:func:`choose_plan` for a run: the usable cores when ``cpus`` is None, and
     ``pending()`` asked only when its answer matters (it counts an index)."""
     usable = cpus if cpus is not None else usable_cpus()
+    counted = concurrency is None or (processes is None and usable > 1)
     return choose_plan(
         kind,
-        pending() if processes is None and usable > 1 else 0,
+        pending() if counted else 0,
         concurrency=concurrency,
         processes=processes,
         cpus=usable,
         smtp_max_connections=smtp_max_connections,
+        batch_size=batch_size,
         can_fork=hasattr(os, "fork"),
     )
 

@@ -244,6 +244,7 @@ class CampaignRunner:
             processes=self._processes,
             cpus=self._cpus,
             smtp_max_connections=self._smtp_max_connections,
+            batch_size=self._batch_size,
         )
         self.last_plan = plan
         if self._on_plan is not None:
