@@ -98,9 +98,9 @@ class Newsletter:
         """Every article in the folder, and every problem found reading them."""
         return load_articles(self.settings.articles_path, self.settings.schedule.tz)
 
-    def article(self, slug: str) -> Article:
-        """One article by slug, or :class:`NotFoundError`."""
-        found = self.articles()
+    def article(self, slug: str, found: ArticleSet | None = None) -> Article:
+        """One article by slug (from ``found``, else the folder), or :class:`NotFoundError`."""
+        found = found if found is not None else self.articles()
         for article in found.articles:
             if article.slug == slug:
                 return article
@@ -158,8 +158,9 @@ class Newsletter:
         ``catch_up_next``: as a catch-up reader gets it, whose next part (gone
         out live already) reaches them on their own track at that time.
         """
-        article, articles = self.article(slug), self.articles().articles
-        return self.render_article(article, articles, catch_up_next=catch_up_next)
+        found = self.articles()  # read once: parsing every article's front matter is the cost
+        article = self.article(slug, found)
+        return self.render_article(article, found.articles, catch_up_next=catch_up_next)
 
     def render_article(
         self,
@@ -266,18 +267,18 @@ class Newsletter:
         campaign = self.ledger.get_campaign(slug)
         if campaign is not None:
             return campaign, False
-        article = self.article(slug)
+        found = self.articles()  # read once for the checks, the render and the audience
+        article = self.article(slug, found)
         if article.status == "draft":
             raise PipelineError(f"{article.path}: is a draft; set status: queued to send it")
-        issue = self.render(slug)
-        keep = self.live_keep(slug)
+        issue = self.render_article(article, found.articles)
+        keep = self.live_keep(slug, found)
         return self.ledger.plan(issue, self.settings.sending.transport, self.clock(), keep)
 
-    def live_keep(self, slug: str) -> ColumnElement[bool] | None:
+    def live_keep(self, slug: str, found: ArticleSet | None = None) -> ColumnElement[bool] | None:
         """Who a live send of ``slug`` reaches: not people catching up on its series."""
-        return live_audience(
-            self.sessions, self.articles().articles, slug, self.settings, self.clock()
-        )
+        articles = (found if found is not None else self.articles()).articles
+        return live_audience(self.sessions, articles, slug, self.settings, self.clock())
 
     def runner(self, on_plan: Callable[[SendPlan], None] | None = None) -> CampaignRunner:
         """A campaign runner on the configured transport (lanes and processes: settings or auto)."""
