@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 CONFIG_FILE_NAME = "newsletter.toml"
+#: Overrides ``[web] base_url`` (as NEWSLETTER_DATABASE_URL overrides ``[database] url``).
+BASE_URL_ENV = "NEWSLETTER_BASE_URL"
 #: Where a folder keeps its generated secret key when NEWSLETTER_SECRET_KEY is unset.
 SECRET_FILE_NAME = ".newsletter-secret"
 
@@ -198,6 +200,11 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     if env.get("NEWSLETTER_DATABASE_URL"):
         raw.setdefault("database", {})
         raw["database"] = {**raw["database"], "url": env["NEWSLETTER_DATABASE_URL"]}
+    if env.get(BASE_URL_ENV):
+        # Where the web app is reached, when the file's is not (`demo --port` sets it
+        # for the scheduler's jobs, which read the file again at every run).
+        raw.setdefault("web", {})
+        raw["web"] = {**raw["web"], "base_url": env[BASE_URL_ENV]}
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
@@ -206,7 +213,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         # input values are left out on purpose: they could be secrets
         where = _series_line(path, first["loc"])
-        if where == str(path):
+        if tuple(first["loc"][:2]) == ("web", "base_url") and env.get(BASE_URL_ENV):
+            where = BASE_URL_ENV  # the value came from the environment, not the file
+        elif where == str(path):
             where = setting_line(path, first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{where}: {field}: {message}{more}") from None

@@ -5,9 +5,12 @@ and ``worker`` (sends batches of every campaign with rows pending).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -15,7 +18,7 @@ from urllib.parse import urlsplit
 import typer
 
 from pipeline.cli.app import _state, app, err, out
-from pipeline.config import Settings, find_config, load_settings
+from pipeline.config import BASE_URL_ENV, Settings, find_config, load_settings
 from pipeline.links import archive_index_url
 from pipeline.newsletter import Newsletter
 from pipeline.sending.welcome import prepare_welcome, send_welcomes
@@ -65,7 +68,8 @@ def served_base_url(base_url: str, host: str, port: int) -> str:
     nothing, or another folder's server. A loopback base_url therefore takes the
     served host and port; a public one (a proxy in front) is kept as it is, since
     there the server's own address is not what a browser reaches. The scheduler's
-    jobs read the file again, so what they send keeps the file's base_url.
+    jobs read the file again at every run: ``demo`` hands them the moved URL in
+    ``NEWSLETTER_BASE_URL`` (:func:`jobs_link_here`).
     """
     parts = urlsplit(base_url)
     if parts.hostname not in _LOOPBACK:
@@ -88,6 +92,25 @@ def served_settings(settings: Settings, host: str, port: int) -> Settings:
     if base == settings.web.base_url:
         return settings
     return settings.model_copy(update={"web": settings.web.model_copy(update={"base_url": base})})
+
+
+@contextlib.contextmanager
+def jobs_link_here(base_url: str) -> Iterator[None]:
+    """``NEWSLETTER_BASE_URL`` set to ``base_url`` while the body runs, then as it was.
+
+    The scheduler's jobs load the settings file again at every run, so without
+    this the welcome and scheduled emails of ``demo --port 8001`` would link to
+    the file's port 8000: another server, or none.
+    """
+    before = os.environ.get(BASE_URL_ENV)
+    os.environ[BASE_URL_ENV] = base_url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(BASE_URL_ENV, None)
+        else:
+            os.environ[BASE_URL_ENV] = before
 
 
 def setup_link_notice(newsletter: Newsletter) -> str | None:
@@ -164,14 +187,15 @@ def demo(
         out.print(notice, markup=False, highlight=False, soft_wrap=True)
     if not keep_running:
         return
-    scheduler = SchedulerService(newsletter.settings, config)
-    scheduler.start()
-    archive = archive_index_url(f"http://{host}:{port}")
-    out.print(f"Scheduler running; web archive at {archive} (Ctrl-C to stop)")
-    try:
-        _serve(newsletter, host, port)
-    finally:
-        scheduler.stop()
+    with jobs_link_here(newsletter.settings.web.base_url):
+        scheduler = SchedulerService(newsletter.settings, config)
+        scheduler.start()
+        archive = archive_index_url(f"http://{host}:{port}")
+        out.print(f"Scheduler running; web archive at {archive} (Ctrl-C to stop)")
+        try:
+            _serve(newsletter, host, port)
+        finally:
+            scheduler.stop()
 
 
 @app.command()

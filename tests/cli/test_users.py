@@ -95,3 +95,29 @@ def test_a_loopback_base_url_follows_the_served_port_and_a_public_one_stays() ->
     assert served_base_url(sample, "::1", 8001) == "http://[::1]:8001"
     public = "https://news.example.com"
     assert served_base_url(public, "127.0.0.1", 8765) == public
+
+
+def test_demo_hands_its_served_base_url_to_the_scheduler_jobs(folder: Path) -> None:
+    """`demo --port 8765`: the jobs read the file again, and still link to port 8765."""
+    from pipeline.cli.services import jobs_link_here
+    from pipeline.schedule.jobs import _open
+
+    config = folder / "newsletter.toml"
+    assert load_settings(config, environ={}).web.base_url == "http://127.0.0.1:8000"
+    before = os.environ.get("NEWSLETTER_BASE_URL")
+    with jobs_link_here("http://127.0.0.1:8765"):
+        job_newsletter = _open(str(config), None)  # how every scheduler job opens the folder
+        assert job_newsletter.settings.web.base_url == "http://127.0.0.1:8765"
+        job_newsletter.close()
+    assert os.environ.get("NEWSLETTER_BASE_URL") == before
+
+
+def test_the_base_url_override_and_its_error_name_the_variable(folder: Path) -> None:
+    from pipeline.errors import ConfigError
+
+    config = folder / "newsletter.toml"
+    moved = load_settings(config, environ={"NEWSLETTER_BASE_URL": "https://news.example.com"})
+    assert moved.web.base_url == "https://news.example.com"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={"NEWSLETTER_BASE_URL": "news.example.com"})
+    assert str(caught.value).startswith("NEWSLETTER_BASE_URL: web.base_url:")
