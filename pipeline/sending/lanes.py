@@ -12,15 +12,25 @@ all of them.
 
 So when the lanes are auto, :class:`LaneGate` starts each process with
 :data:`START` batches out and, after every batch, sets how many may be out to
-``1 + floor(wait / work)`` (at most the plan's lanes): ``wait`` the shortest
-provider answer among the last few batches (the shortest, because a lane
-that waited for the GIL after its answer came would overstate it), ``work``
-the median CPU time of a whole batch in its thread (claim, bodies, record).
-Floor, not ceiling: another lane is worth its contention only when a whole
-batch's work fits in the wait. A shorter wait leaves one lane: against the
-loopback SendGrid (answers in about 6 ms for 16 ms of work) two lanes per
-process sent 0.48-0.54 of the raw ceiling on SQLite and one lane 0.60-0.69,
-measured in alternation; PostgreSQL gained a little too.
+``1 + floor(wait / work)`` (at most the plan's lanes, never fewer than
+:data:`START`): ``wait`` the shortest provider answer among the last few
+batches (the shortest, because a lane that waited for the GIL after its
+answer came would overstate it), ``work`` the median CPU time of a whole
+batch in its thread (claim, bodies, record). Floor, not ceiling: another
+lane is worth its contention only when a whole batch's work fits in the
+wait.
+
+Why never fewer than two: a batch also waits on the database, which the
+ratio above does not see (on PostgreSQL a claim is a round trip to another
+process; its CPU is not ours), and a second lane fills those waits.
+Against the loopback SendGrid (answers in about 6 ms for 16 ms of work),
+alternated runs of 100,000 on this 2-core machine: PostgreSQL 38,300-41,100
+recipients/s with one lane per process, 40,800-43,300 with two; SQLite
+63,800-65,700 and 63,000-65,900, the same. (Counting every off-CPU moment
+as wait instead was far worse: lanes waiting for each other's locks asked
+for more lanes, up to 8, and PostgreSQL fell to 30,000-34,000.) An earlier
+measurement, before SQLite's writers took turns (:mod:`pipeline.store.write_turns`),
+had found one lane better there.
 
 A lane waiting for its turn holds no rows, so the ledger's rule (at most one
 batch in doubt per lane) is untouched. With lanes set in ``[sending]
@@ -36,8 +46,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-#: Batches out at once in each process before the first answer has been timed: a
-#: fast provider drops to one at its first answer, a slow one rises to its lanes.
+#: Batches out at once in each process before the first answer has been timed, and
+#: the fewest after (a slow provider rises to the plan's lanes).
 START = 2
 #: Batches whose timings the lane count follows.
 WINDOW = 8
@@ -88,5 +98,6 @@ class LaneGate:
             self._waits.append(max(waited, 0.0))
             self._work.append(max(work, 1e-4))
             wait, cpu = min(self._waits), statistics.median(self._work)
-            self._limit = max(1, min(self._most, 1 + math.floor(wait / cpu)))
+            fewest = min(START, self._most)
+            self._limit = max(fewest, min(self._most, 1 + math.floor(wait / cpu)))
             self._condition.notify_all()

@@ -18,16 +18,21 @@ def test_auto_lanes_start_at_two_and_follow_the_answer_time() -> None:
     gate.observe(waited=0.150, work=0.020)
     assert gate.limit == 8
     # The loopback server: 6 ms answers for 20 ms of work: a second batch's work
-    # would not fit in the wait, so one lane.
+    # would not fit in the wait, but two stay out (the database's waits are not
+    # in the ratio; a second lane fills them).
     gate = LaneGate(8, adaptive=True)
     for _ in range(3):
         gate.observe(waited=0.006, work=0.020)
-    assert gate.limit == 1
-    # A wait of one batch's work and a bit: room for a second lane, not a third.
+    assert gate.limit == START
+    # Room for a third lane once two batches' work fits in the wait.
     gate = LaneGate(8, adaptive=True)
-    gate.observe(waited=0.025, work=0.020)
-    assert gate.limit == 2
-    # CPU only (the answer is instant): one lane; more would only queue for the GIL.
+    gate.observe(waited=0.045, work=0.020)
+    assert gate.limit == 3
+    # CPU only (the answer is instant): never fewer than START.
+    gate.observe(waited=0.0, work=0.020)
+    assert gate.limit == START
+    # A plan of one lane (one batch to send) keeps one.
+    gate = LaneGate(1, adaptive=True)
     gate.observe(waited=0.0, work=0.020)
     assert gate.limit == 1
 
