@@ -113,7 +113,8 @@ class Newsletter:
         """When each queued article is expected to go out: its one-off send, else the schedule.
 
         While the schedule is paused nothing is planned: a date that only
-        happens if someone resumes the schedule is not shown as a plan.
+        happens if someone resumes the schedule is not shown as a plan. A
+        recurring firing the owner held sends nothing, so it plans nothing.
         """
         schedule = self.settings.schedule
         held = schedule_plan(self.sessions)
@@ -122,7 +123,9 @@ class Newsletter:
         one_offs = {slug: at.astimezone(schedule.tz) for slug, at in held.one_offs.items()}
         now = self.clock().astimezone(schedule.tz)
         trigger = recurring_trigger(schedule)
-        return planned_dates(queue_order(articles, sent), trigger, now, one_offs)
+        return planned_dates(
+            queue_order(articles, sent), trigger, now, one_offs, skipped=held.held_firings
+        )
 
     def queue(self) -> list[QueueEntry]:
         """Queued articles not yet sent, in send order, with planned dates."""

@@ -31,7 +31,7 @@ from pipeline.schedule.catch_up_outlook import OUTLOOK_DAYS, CatchUpDue, catch_u
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.sending.brake import Brake
 from pipeline.store.holds import Hold, HoldStore
-from pipeline.store.oneoffs import OneOffSend, OneOffStore
+from pipeline.store.oneoffs import OneOffSend, OneOffStore, schedule_plan
 from pipeline.store.scheduler_state import SchedulerStateStore, SchedulerStatus
 from pipeline.store.stops import StopStore
 
@@ -171,7 +171,9 @@ def schedule_listing(newsletter: Newsletter, count: int = 5) -> ScheduleListing:
     queue = queue_order(newsletter.articles().articles, newsletter.ledger.sent_slugs())
     # Which article each firing would send, as if the schedule were running
     # (the listing says so when it is paused).
-    firings = upcoming_firings(queue, trigger, now, one_offs, count)
+    # A held firing is listed (marked held) and sends nothing: its article waits for the next.
+    held = schedule_plan(newsletter.sessions).held_firings
+    firings = upcoming_firings(queue, trigger, now, one_offs, count, held)
     state = SchedulerStateStore(newsletter.sessions).status()
     return ScheduleListing(
         cron=schedule.cron,
@@ -266,7 +268,8 @@ def schedule_list(
         print("  (none)")
     print("Next firings:")
     for firing in data["next_firings"]:  # type: ignore[attr-defined]
-        print(f"  {firing['at']}  {firing['slug'] or '(nothing queued)'}")
+        what = "(held: nothing is sent)" if firing["held"] else firing["slug"] or "(nothing queued)"
+        print(f"  {firing['at']}  {what}")
     for hold in listing.holds:
         print(f"HELD: {hold_note(newsletter, hold)}")
     held = "; held while paused" if listing.state.paused else ""

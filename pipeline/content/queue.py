@@ -109,6 +109,7 @@ def planned_dates(
     trigger: BaseTrigger,
     now: datetime,
     one_offs: Mapping[str, datetime] | None = None,
+    skipped: Collection[datetime] = (),
 ) -> dict[str, datetime]:
     """When each queued article is expected to go out.
 
@@ -117,7 +118,8 @@ def planned_dates(
     does. An article held for its one-off send is never taken by a recurring
     firing before its time, and it is out of the queue from that time on
     (planning assumes the one-off fires); until then it holds back the later
-    parts of its series.
+    parts of its series. ``skipped``: recurring firings the owner held, which
+    send nothing (what they would have sent waits for the next one).
     """
     held = dict(one_offs or {})
     planned = dict(held)
@@ -127,6 +129,8 @@ def planned_dates(
         waiting = [a for a in waiting if not (a.slug in held and held[a.slug] <= firing)]
         if not any(a.slug not in held for a in waiting):
             break
+        if firing in skipped:
+            continue
         article = next_due(waiting, firing, held)
         if article is not None:
             planned[article.slug] = firing
@@ -140,8 +144,25 @@ def upcoming_firings(
     now: datetime,
     one_offs: Mapping[str, datetime],
     count: int,
+    skipped: Collection[datetime] = (),
 ) -> list[Firing]:
-    """The next ``count`` recurring firings, each with the article it would send (or None)."""
-    planned = planned_dates(queue, trigger, now, one_offs)
+    """The next ``count`` recurring firings, each with the article it would send (or None).
+
+    A firing in ``skipped`` (held by the owner) is listed, and sends nothing
+    (None): what it would have sent is planned for a later firing.
+    """
+    planned = planned_dates(queue, trigger, now, one_offs, skipped)
     by_firing = {at: slug for slug, at in planned.items() if slug not in one_offs}
     return [Firing(at, by_firing.get(at)) for at in next_firings(trigger, now, count)]
+
+
+def next_firing(
+    queue: Sequence[Article],
+    trigger: BaseTrigger,
+    now: datetime,
+    one_offs: Mapping[str, datetime],
+    skipped: Collection[datetime] = (),
+) -> Firing | None:
+    """The next recurring firing not in ``skipped`` (held), with the article it would send."""
+    firings = upcoming_firings(queue, trigger, now, one_offs, 1 + len(skipped), skipped)
+    return next((f for f in firings if f.at not in skipped), None)

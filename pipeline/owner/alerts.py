@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.config import load_settings
-from pipeline.content.queue import queue_order, upcoming_firings
+from pipeline.content.queue import next_firing, queue_order
 from pipeline.newsletter import Newsletter
 from pipeline.owner.notify import Message, notify
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.sending.brake import is_brake
 from pipeline.store.models import WaitingFor
 from pipeline.store.notifications import stalled_campaigns
-from pipeline.store.oneoffs import OneOffStore
+from pipeline.store.oneoffs import schedule_plan
 from pipeline.store.scheduler_state import SchedulerStateStore
 from pipeline.store.stops import StopRecord, StopStore
 
@@ -50,17 +50,18 @@ def check_queue(newsletter: Newsletter) -> bool:
     now = newsletter.clock()
     schedule = newsletter.settings.schedule
     queue = queue_order(newsletter.articles().articles, newsletter.ledger.sent_slugs())
-    one_offs = {one.slug: one.at for one in OneOffStore(newsletter.sessions).pending()}
-    firings = upcoming_firings(queue, recurring_trigger(schedule), now, one_offs, 1)
-    if not firings or firings[0].slug is not None or firings[0].at - now > QUEUE_WARNING:
+    plan = schedule_plan(newsletter.sessions)  # one-offs, and firings the owner held
+    trigger = recurring_trigger(schedule)
+    firing = next_firing(queue, trigger, now, plan.one_offs, plan.held_firings)
+    if firing is None or firing.slug is not None or firing.at - now > QUEUE_WARNING:
         return False
-    at = _local(newsletter, firings[0].at)
+    at = _local(newsletter, firing.at)
     why = f"{len(queue)} queued, none due by then" if queue else "the queue is empty"
     return notify(
         newsletter,
         Message(
             kind="queue_empty",
-            about=firings[0].at.astimezone(UTC).isoformat(),
+            about=firing.at.astimezone(UTC).isoformat(),
             subject=f"Nothing to send at {at}",
             lines=(
                 f"The schedule fires at {at}, but no queued article is due then ({why}).",

@@ -28,7 +28,7 @@ from pipeline.newsletter import Newsletter
 from pipeline.owner.notify import Message, notify
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.store.holds import Hold, HoldStore
-from pipeline.store.oneoffs import OneOffSend, OneOffStore
+from pipeline.store.oneoffs import OneOffSend, OneOffStore, schedule_plan
 
 log = logging.getLogger("pipeline.owner")
 
@@ -135,7 +135,9 @@ def send_heads_up(newsletter: Newsletter) -> int:
     queue = queue_order(newsletter.articles().articles, newsletter.ledger.sent_slugs())
     pending = OneOffStore(newsletter.sessions).pending()
     one_offs = {one.slug: one.at for one in pending}
-    firings = upcoming_firings(queue, recurring_trigger(settings.schedule), now, one_offs, 1)
+    held = schedule_plan(newsletter.sessions).held_firings  # a held firing needs no heads-up
+    trigger = recurring_trigger(settings.schedule)
+    firings = upcoming_firings(queue, trigger, now, one_offs, 1, held)
     due = [(f.at, f.slug, False) for f in firings[:1] if f.slug is not None]
     due += [(one.at, one.slug, True) for one in pending]
     sent = 0

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import PipelineError
 from pipeline.store.db import rowcount
+from pipeline.store.holds import HoldStore
 from pipeline.store.models import ScheduledSend, ScheduledSendStatus
 from pipeline.store.scheduler_state import SchedulerStateStore
 
@@ -36,10 +37,12 @@ class OneOffSend:
 
 @dataclass(frozen=True)
 class SchedulePlan:
-    """What planning needs from the store: the pause switch and the pending one-offs."""
+    """What planning needs from the store: the pause switch, the pending one-offs and
+    the recurring firings the owner held (they send nothing)."""
 
     paused: bool
     one_offs: dict[str, datetime]
+    held_firings: frozenset[datetime] = frozenset()
 
 
 def _record(row: ScheduledSend) -> OneOffSend:
@@ -154,7 +157,19 @@ class OneOffStore:
 
 
 def schedule_plan(sessions: sessionmaker[Session]) -> SchedulePlan:
-    """The pause switch and the pending one-offs (slug -> time), for planned dates."""
+    """The pause switch, the pending one-offs (slug -> time) and the held recurring
+    firings, for planned dates.
+
+    A hold on a one-off (its time and slug) holds that one-off only: it is not a
+    recurring firing (as :func:`pipeline.owner.hold.held_now` tells them apart).
+    """
     paused = SchedulerStateStore(sessions).paused()
-    one_offs = {one.slug: one.at for one in OneOffStore(sessions).pending()}
-    return SchedulePlan(paused=paused, one_offs=one_offs)
+    pending = OneOffStore(sessions).pending()
+    one_offs = {one.slug: one.at for one in pending}
+    keys = {(one.at, one.slug) for one in pending}
+    held = frozenset(
+        hold.firing_at
+        for hold in HoldStore(sessions).in_force()
+        if (hold.firing_at, hold.slug) not in keys
+    )
+    return SchedulePlan(paused=paused, one_offs=one_offs, held_firings=held)

@@ -276,6 +276,32 @@ def test_heads_up_24h_before_and_hold_means_nothing_is_sent_at_the_firing(clinic
     assert "held by the owner" not in cli(clinic, "queue").stdout
 
 
+def test_a_held_firing_plans_nothing_its_article_waits_for_the_next(clinic: Path) -> None:
+    from pipeline.cli.schedule import schedule_listing
+    from pipeline.owner.alerts import check_queue
+
+    newsletter = _open(clinic, FIRING - timedelta(hours=20))
+    before = {entry.slug: entry.planned_at for entry in newsletter.queue()}
+    assert before[PART_1] == FIRING
+    assert HoldStore(newsletter.sessions).hold(FIRING, PART_1, newsletter.clock())
+    # `queue` (and its JSON), the series' "in your inbox on" dates and the
+    # dashboard read these: the held firing sends nothing, so PART_1 goes a week on.
+    after = {entry.slug: entry.planned_at for entry in newsletter.queue()}
+    assert after[PART_1] == FIRING + timedelta(days=7)
+    assert all(at is None or at != FIRING for at in after.values())
+    # `schedule list` and the dashboard: the held firing sends nothing, PART_1 the next.
+    listing = schedule_listing(newsletter)
+    assert [(f.at, f.slug) for f in listing.firings[:2]] == [
+        (FIRING, None),
+        (FIRING + timedelta(days=7), PART_1),
+    ]
+    assert listing.as_dict()["next_firings"][0]["held"] is True  # type: ignore[index]
+    assert [hold.firing_at for hold in listing.holds] == [FIRING]
+    # Held on purpose: no "Nothing to send at ..." alert about it (20 h away).
+    assert check_queue(newsletter) is False
+    newsletter.close()
+
+
 def test_a_firing_not_held_sends_as_before(clinic: Path) -> None:
     report = send_due(str(clinic), now=FIRING + timedelta(seconds=2))
     assert report is not None and report.counts.sent == 5
