@@ -31,7 +31,7 @@ from pipeline.schedule.catch_up_outlook import OUTLOOK_DAYS, CatchUpDue, catch_u
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.sending.brake import Brake
 from pipeline.store.holds import Hold, HoldStore
-from pipeline.store.oneoffs import OneOffSend, OneOffStore, schedule_plan
+from pipeline.store.oneoffs import OneOffSend, OneOffStore, recurring_holds
 from pipeline.store.scheduler_state import SchedulerStateStore, SchedulerStatus
 from pipeline.store.stops import StopStore
 
@@ -172,8 +172,8 @@ def schedule_listing(newsletter: Newsletter, count: int = 5) -> ScheduleListing:
     # Which article each firing would send, as if the schedule were running
     # (the listing says so when it is paused).
     # A held firing is listed (marked held) and sends nothing: its article waits for the next.
-    held = schedule_plan(newsletter.sessions).held_firings
-    firings = upcoming_firings(queue, trigger, now, one_offs, count, held)
+    holds = recurring_holds(newsletter.sessions, pending)
+    firings = upcoming_firings(queue, trigger, now, one_offs, count, {h.firing_at for h in holds})
     state = SchedulerStateStore(newsletter.sessions).status()
     return ScheduleListing(
         cron=schedule.cron,

@@ -28,7 +28,7 @@ from pipeline.newsletter import Newsletter
 from pipeline.owner.notify import Message, notify
 from pipeline.schedule.triggers import recurring_trigger
 from pipeline.store.holds import Hold, HoldStore
-from pipeline.store.oneoffs import OneOffSend, OneOffStore, schedule_plan
+from pipeline.store.oneoffs import OneOffSend, OneOffStore, recurring_holds
 
 log = logging.getLogger("pipeline.owner")
 
@@ -85,15 +85,10 @@ def held_now(newsletter: Newsletter) -> Hold | None:
     now = newsletter.clock()
     grace = newsletter.settings.schedule.catch_up_grace
     start, end = now - grace - _SLACK, now + _SLACK
-    one_offs = _one_off_keys(newsletter)
-    for hold in HoldStore(newsletter.sessions).in_force():
-        if start <= hold.firing_at <= end and (hold.firing_at, hold.slug) not in one_offs:
+    for hold in recurring_holds(newsletter.sessions):
+        if start <= hold.firing_at <= end:
             return hold
     return None
-
-
-def _one_off_keys(newsletter: Newsletter) -> set[tuple[datetime, str | None]]:
-    return {(one.at, one.slug) for one in OneOffStore(newsletter.sessions).pending()}
 
 
 def one_off_hold(newsletter: Newsletter, one: OneOffSend) -> Hold | None:
@@ -135,7 +130,8 @@ def send_heads_up(newsletter: Newsletter) -> int:
     queue = queue_order(newsletter.articles().articles, newsletter.ledger.sent_slugs())
     pending = OneOffStore(newsletter.sessions).pending()
     one_offs = {one.slug: one.at for one in pending}
-    held = schedule_plan(newsletter.sessions).held_firings  # a held firing needs no heads-up
+    # A held firing needs no heads-up.
+    held = {hold.firing_at for hold in recurring_holds(newsletter.sessions, pending)}
     trigger = recurring_trigger(settings.schedule)
     firings = upcoming_firings(queue, trigger, now, one_offs, 1, held)
     due = [(f.at, f.slug, False) for f in firings[:1] if f.slug is not None]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import PipelineError
 from pipeline.store.db import rowcount
-from pipeline.store.holds import HoldStore
+from pipeline.store.holds import Hold, HoldStore
 from pipeline.store.models import ScheduledSend, ScheduledSendStatus
 from pipeline.store.scheduler_state import SchedulerStateStore
 
@@ -156,20 +156,24 @@ class OneOffStore:
             )
 
 
+def recurring_holds(
+    sessions: sessionmaker[Session], pending: list[OneOffSend] | None = None
+) -> list[Hold]:
+    """Holds in force on recurring firings, earliest first.
+
+    A hold on a pending one-off (its time and slug) holds that one-off only, so
+    it is left out. ``pending``: the pending one-offs, when the caller has them.
+    """
+    pending = OneOffStore(sessions).pending() if pending is None else pending
+    keys = {(one.at, one.slug) for one in pending}
+    return [h for h in HoldStore(sessions).in_force() if (h.firing_at, h.slug) not in keys]
+
+
 def schedule_plan(sessions: sessionmaker[Session]) -> SchedulePlan:
     """The pause switch, the pending one-offs (slug -> time) and the held recurring
-    firings, for planned dates.
-
-    A hold on a one-off (its time and slug) holds that one-off only: it is not a
-    recurring firing (as :func:`pipeline.owner.hold.held_now` tells them apart).
-    """
+    firings, for planned dates."""
     paused = SchedulerStateStore(sessions).paused()
     pending = OneOffStore(sessions).pending()
     one_offs = {one.slug: one.at for one in pending}
-    keys = {(one.at, one.slug) for one in pending}
-    held = frozenset(
-        hold.firing_at
-        for hold in HoldStore(sessions).in_force()
-        if (hold.firing_at, hold.slug) not in keys
-    )
+    held = frozenset(hold.firing_at for hold in recurring_holds(sessions, pending))
     return SchedulePlan(paused=paused, one_offs=one_offs, held_firings=held)
