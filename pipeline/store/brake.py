@@ -24,6 +24,7 @@ from pipeline.store.models import (
     SubscriberStatus,
     WaitingFor,
 )
+from pipeline.store.snapshot import unclaimed as unclaimed_people
 
 #: How a stop by the brake begins its reason (``pipeline.sending.brake.BrakeTrip.reason``).
 BRAKE_REASON = "bounce brake:"
@@ -45,7 +46,9 @@ def brake_counts(session: Session, campaign_id: int) -> tuple[int, int, int, int
         .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.campaign_id == campaign_id)
     ).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    # People no claim has reached yet are pending too (pipeline.store.snapshot).
+    unclaimed = unclaimed_people(session, [campaign_id]).get(campaign_id, 0)
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]) + unclaimed
 
 
 def brake_troubles(session: Session, campaign_id: int) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Campaign records: planning (the issue stored once, the audience snapshot), reading, finishing.
+"""Campaign records: planning (the issue stored once, the audience fixed), reading, finishing.
 
 A campaign is planned once per article: its :class:`~pipeline.render.RenderedIssue`
 is stored as rendered then, and every later reader (the runner, a worker, the
@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, String, exists, func, insert, literal, select, update
+from sqlalchemy import Integer, String, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.render import RenderedIssue
+from pipeline.store import snapshot
 from pipeline.store.db import refresh_statistics, rowcount
 from pipeline.store.ledger_links import locking_audience
 from pipeline.store.models import (
@@ -112,11 +113,14 @@ def all_campaigns(sessions: sessionmaker[Session]) -> list[CampaignRecord]:
 def open_campaigns(sessions: sessionmaker[Session]) -> list[CampaignRecord]:
     """Campaigns with rows pending or in flight, oldest first (what workers pick up).
 
-    In-flight rows count so that a worker also notices a dead sender's batch.
+    In-flight rows count so that a worker also notices a dead sender's batch,
+    and people without a row yet so that a stopped run's audience is finished.
     """
     with sessions() as session:
         rows = session.scalars(
-            select(Campaign).where(has_open_rows(Campaign.__table__.c.id)).order_by(Campaign.id)
+            select(Campaign)
+            .where(or_(has_open_rows(Campaign.__table__.c.id), snapshot.has_unclaimed()))
+            .order_by(Campaign.id)
         )
         return [_record(c) for c in rows]
 
@@ -141,7 +145,7 @@ def plan(
     now: datetime,
     keep: ColumnElement[bool] | None = None,
 ) -> tuple[CampaignRecord, bool]:
-    """Create the campaign and snapshot the audience in one transaction.
+    """Create the campaign and fix its audience in one transaction.
 
     Returns the campaign and whether this call created it. If another
     process planned the same article first, its campaign is returned.
@@ -162,35 +166,34 @@ def plan(
             )
             session.add(campaign)
             session.flush()
-            _snapshot(session, campaign.id, fresh=True, keep=keep)
+            # Who is in it; claims write their rows (pipeline.store.snapshot).
+            snapshot.fix_audience(session, campaign.id, keep)
             record = _record(campaign, issue)
     except IntegrityError:
         existing = get_campaign(sessions, issue.slug)
         if existing is None:
             raise
         return existing, False
-    refresh_statistics(sessions, "deliveries")
     return record, True
 
 
 def add_new_subscribers(
     sessions: sessionmaker[Session], campaign_id: int, keep: ColumnElement[bool] | None = None
 ) -> int:
-    """Add rows for active subscribers who joined since the snapshot (and pass ``keep``)."""
+    """Add rows for active subscribers who joined since the snapshot (and pass ``keep``).
+
+    The audience's own people get their rows first, so that they are not
+    counted as new.
+    """
     with sessions.begin() as session:
+        snapshot.write_all_rows(session, campaign_id)
         added = _snapshot(session, campaign_id, keep=keep)
     if added:
         refresh_statistics(sessions, "deliveries")
     return added
 
 
-def _snapshot(
-    session: Session,
-    campaign_id: int,
-    *,
-    fresh: bool = False,
-    keep: ColumnElement[bool] | None = None,
-) -> int:
+def _snapshot(session: Session, campaign_id: int, keep: ColumnElement[bool] | None) -> int:
     # One INSERT ... SELECT: the audience never passes through Python.
     audience = select(
         literal(campaign_id, Integer),
@@ -200,13 +203,11 @@ def _snapshot(
     ).where(Subscriber.status == SubscriberStatus.ACTIVE)
     if keep is not None:
         audience = audience.where(keep)
-    if not fresh:
-        # Adding to a campaign: only those not in it yet. (A campaign
-        # created in this transaction has no rows to look up.)
-        already = exists().where(
-            Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id
-        )
-        audience = audience.where(~already)
+    # Adding to a campaign: only those not in it yet.
+    already = exists().where(
+        Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id
+    )
+    audience = audience.where(~already)
     # Ledger order = sign-up order, on every database.
     audience = audience.order_by(Subscriber.id)
     # SQLAlchemy keeps an INSERT's rowcount only when asked to.
@@ -243,7 +244,10 @@ def counts(sessions: sessionmaker[Session], campaign: CampaignRecord) -> Campaig
             .group_by(Delivery.status)
         )
         by_status = {DeliveryStatus(status): int(n) for status, n in rows}
+        # People of the audience no claim has reached yet are pending.
+        unclaimed = snapshot.unclaimed(session, [campaign.id]).get(campaign.id, 0)
     values = {state.value: by_status.get(state, 0) for state in DeliveryStatus}
+    values[DeliveryStatus.PENDING.value] += unclaimed
     return CampaignCounts(slug=campaign.slug, planned=sum(values.values()), **values)
 
 
@@ -251,7 +255,8 @@ def pending_count(sessions: sessionmaker[Session], campaign_id: int) -> int:
     """Rows still pending: counted in ``ix_deliveries_pending`` alone, not over every row.
 
     A run asks this once to choose its processes; :func:`counts` reads all of
-    a campaign's rows (a tenth of a second for 100,000 on SQLite).
+    a campaign's rows (a tenth of a second for 100,000 on SQLite). People of
+    the audience no claim has reached yet count too.
     """
     with sessions() as session:
         count = session.scalar(
@@ -259,15 +264,20 @@ def pending_count(sessions: sessionmaker[Session], campaign_id: int) -> int:
             .select_from(Delivery)
             .where(Delivery.campaign_id == campaign_id, status_is(DeliveryStatus.PENDING))
         )
-        return int(count or 0)
+        unclaimed = snapshot.unclaimed(session, [campaign_id]).get(campaign_id, 0)
+        return int(count or 0) + unclaimed
 
 
 def finish_if_done(sessions: sessionmaker[Session], campaign_id: int, now: datetime) -> bool:
-    """Mark the campaign done when no row is pending or in flight."""
+    """Mark the campaign done when everyone has a row and none is pending or in flight."""
     with sessions.begin() as session:
         result = session.execute(
             update(Campaign)
-            .where(Campaign.id == campaign_id, ~has_open_rows(campaign_id))
+            .where(
+                Campaign.id == campaign_id,
+                ~snapshot.has_unclaimed(),
+                ~has_open_rows(campaign_id),
+            )
             .values(status=CampaignStatus.DONE, finished_at=now)
         )
         return rowcount(result) > 0

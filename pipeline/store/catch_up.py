@@ -61,6 +61,7 @@ from pipeline.store.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.store.snapshot import awaits_claim
 
 #: A catch-up row counts as "too recent" for the spacing only when later than
 #: ``slot - every`` by this much: a clock change moves yesterday's slot by an
@@ -99,9 +100,16 @@ class CatchUpRow:
 
 
 def _has_row(campaign_ids: Sequence[int]) -> ColumnElement[bool]:
-    """The subscriber (of the outer query) has a row, in any state, in one of these."""
+    """The subscriber (of the outer query) has a row, in any state, in one of these.
+
+    Or is in one's audience with no row yet: a claim will write it
+    (:mod:`pipeline.store.snapshot`), their live email is on its way.
+    """
     row = Delivery
-    return exists().where(row.subscriber_id == Subscriber.id, row.campaign_id.in_(campaign_ids))
+    return or_(
+        exists().where(row.subscriber_id == Subscriber.id, row.campaign_id.in_(campaign_ids)),
+        awaits_claim(list(campaign_ids)),
+    )
 
 
 def _emailed_on(day: Day) -> ColumnElement[bool]:
@@ -115,7 +123,7 @@ def _emailed_on(day: Day) -> ColumnElement[bool]:
         Campaign.created_at >= day.start, Campaign.created_at < day.end
     )
     welcome = select(Campaign.id).where(Campaign.slug == WELCOME_SLUG).scalar_subquery()
-    return exists().where(
+    emailed = exists().where(
         row.subscriber_id == Subscriber.id,
         row.campaign_id != func.coalesce(welcome, -1),
         or_(
@@ -124,6 +132,8 @@ def _emailed_on(day: Day) -> ColumnElement[bool]:
             and_(row.catch_up_at.is_(None), row.campaign_id.in_(planned_live_today)),
         ),
     )
+    # In the audience of a live part planned today that has not reached them yet.
+    return or_(emailed, awaits_claim(planned_live_today))
 
 
 def live_keep(previous_campaign_id: int | None, day: Day) -> ColumnElement[bool]:

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store import snapshot
 from pipeline.store.db import rowcount
 from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from pipeline.store.row_conditions import in_flight, status_is
@@ -99,12 +101,17 @@ def claim(
     after: int = 0,
     turns: WriteTurns | None = None,
 ) -> Claim:
-    """Move up to ``size`` pending rows to sending under a fresh claim token.
+    """Up to ``size`` rows to send, ``sending`` under a fresh claim token.
 
-    The guarded UPDATE is the whole concurrency story: a row another sender
-    claimed first no longer matches ``status = 'pending'``. When a race
-    leaves this sender with nothing while rows are still pending, it tries
-    again, so an empty claim really means the campaign has no pending rows.
+    First the campaign's people who have no row yet, in subscriber order:
+    their rows are written now, already ``sending``
+    (:func:`pipeline.store.snapshot.claim_people`). Once everyone has a row,
+    rows still ``pending`` (given back, requeued, added later) are moved to
+    ``sending`` by a guarded UPDATE, the whole concurrency story there: a row
+    another sender claimed first no longer matches ``status = 'pending'``.
+    When a race leaves this sender with nothing while rows are still
+    pending, it tries again, so an empty claim really means the campaign has
+    nobody and no row left to send.
 
     ``after`` (the last row id this sender claimed) starts the search past
     the rows already sent. PostgreSQL may walk the primary key from the
@@ -120,12 +127,21 @@ def claim(
     ``turns`` (SQLite: :mod:`pipeline.store.write_turns`) is taken for each
     write transaction only, not while the claimed rows are read.
     """
+    careful = False
     while True:
-        claimed, taken = _claim_once(sessions, campaign_id, size, now, owner, after, turns)
+        try:
+            claimed, taken = _claim_once(
+                sessions, campaign_id, size, now, owner, after, turns, careful
+            )
+        except IntegrityError:
+            if careful:
+                raise
+            careful = True  # someone wrote a row for one of these people meanwhile
+            continue
         if claimed.rows:
             return claimed
         if taken > 0:
-            continue  # every row taken was suppressed: they are no longer pending
+            continue  # every person or row taken was suppressed: on to the next
         if after:
             after = 0
             continue
@@ -228,24 +244,32 @@ def _claim_once(
     owner: str,
     after: int,
     turns: WriteTurns | None,
+    careful: bool = False,
 ) -> tuple[Claim, int]:
     """One guarded claim: the rows to send, and how many rows it took (suppressed too)."""
     token = uuid.uuid4().hex
     with write_turn(turns), sessions.begin() as session:
-        # Core execution: plain rows, no ORM bookkeeping on the hot path.
-        taken = rowcount(
-            session.connection().execute(
-                _CLAIM,
-                {
-                    "campaign": campaign_id,
-                    "after": after,
-                    "size": size,
-                    "new_token": token,
-                    "new_claimed_at": now,
-                    "new_claimed_by": owner,
-                },
-            )
+        people = snapshot.claim_people(
+            session, campaign_id, size, now, owner, token, careful=careful
         )
+        if people is not None:
+            # Rows written; people passed who already had one (or left) count as taken.
+            taken = max(people.rows, 1 if people.passed else 0)
+        else:
+            # Core execution: plain rows, no ORM bookkeeping on the hot path.
+            taken = rowcount(
+                session.connection().execute(
+                    _CLAIM,
+                    {
+                        "campaign": campaign_id,
+                        "after": after,
+                        "size": size,
+                        "new_token": token,
+                        "new_claimed_at": now,
+                        "new_claimed_by": owner,
+                    },
+                )
+            )
     if not taken:
         return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
     # Read once the claim is committed, so writers wait on it the shortest

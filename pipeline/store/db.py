@@ -13,7 +13,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -114,6 +116,19 @@ def refresh_statistics(sessions: sessionmaker[Session], *tables: str) -> None:
             return
         for table in tables:
             connection.exec_driver_sql(f"ANALYZE {table}")
+
+
+def insert_new_only(dialect: str, model: type[Any]) -> Insert:
+    """``INSERT INTO <model> ... ON CONFLICT DO NOTHING``: rows whose unique key exists are skipped.
+
+    The same SQL on SQLite (3.24 and later) and PostgreSQL, built by each
+    dialect's own ``insert`` (``dialect``: an engine's ``dialect.name``). Far
+    cheaper than a ``NOT EXISTS`` per row, which PostgreSQL may plan as a
+    pass over the whole table per statement.
+    """
+    if dialect == "postgresql":
+        return postgresql_insert(model).on_conflict_do_nothing()
+    return sqlite_insert(model).on_conflict_do_nothing()
 
 
 class GrowingTable:

@@ -41,6 +41,7 @@ from pipeline.store.models import (
     Subscriber,
     WebhookEvent,
 )
+from pipeline.store.snapshot import forget_exclusions_of, suppress_unreached
 
 #: What replaces an erased address inside an error text another row keeps.
 ERASED_MARK = "(erased address)"
@@ -88,7 +89,8 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
     ``forms`` are the address as stored (normalized) and as typed (lower-cased).
     The person's ledger rows stay, so every campaign's counts still add up to
     planned, but point at no one: pending ones become ``suppressed`` (never to
-    be sent), their error texts (which can quote the address) are blanked and
+    be sent; a campaign whose claims have not reached them yet gets such a row
+    too), their error texts (which can quote the address) are blanked and
     ``subscriber_id`` becomes NULL. Error texts of other rows (a refused batch
     can name one address for the whole batch) lose the address. Webhook events
     go whole, linked or not: matched by subscriber id, by address, or by the
@@ -99,6 +101,10 @@ def erase_rows(session: Session, subscriber_id: int | None, forms: Collection[st
     touched = 0
     if subscriber_id is not None:
         lock_for_erasure(session, subscriber_id)  # first: see pipeline.store.ledger_links
+        # Campaigns whose claims have not reached them yet count them too (a
+        # suppressed row); their own pending rows are suppressed below.
+        suppress_unreached(session, [subscriber_id])
+        forget_exclusions_of(session, subscriber_id)
         mine = Delivery.subscriber_id == subscriber_id
         touched += _changed(
             session,

@@ -10,18 +10,18 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.models import (
     LEFT_STATUSES,
     Campaign,
     Delivery,
-    DeliveryStatus,
     Subscriber,
     SubscriberStatus,
     WebhookEvent,
 )
+from pipeline.store.snapshot import suppress_for
 
 if TYPE_CHECKING:
     from pipeline.events.model import DeliveryEvent
@@ -111,12 +111,7 @@ def suppress(
         changed = True
     # A confirmation link in their mailbox must not bring them back.
     subscriber.confirm_sent_at = None
-    session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id == subscriber.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SUPPRESSED),
-        execution_options={"synchronize_session": False},
-    )
+    suppress_for(session, [subscriber.id])
     return changed
 
 

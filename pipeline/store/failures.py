@@ -21,6 +21,7 @@ from pipeline.store.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.store.snapshot import suppress_for
 
 #: Bounded IN lists: a batch can hold thousands of rows.
 _CHUNK = 500
@@ -76,13 +77,5 @@ def mark_bounced(
                 execution_options={"synchronize_session": False},
             )
             changed += rowcount(result)
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.subscriber_id.in_(chunk),
-                    Delivery.status == DeliveryStatus.PENDING,
-                )
-                .values(status=DeliveryStatus.SUPPRESSED),
-                execution_options={"synchronize_session": False},
-            )
+            suppress_for(session, chunk)
     return changed

@@ -1,14 +1,16 @@
 """The delivery ledger on SQLAlchemy: the campaign runner's store.
 
-Every state change is one guarded UPDATE (``WHERE status = <expected>``), so
-two senders racing for the same rows cannot both win: the database decides,
-on SQLite and PostgreSQL alike.
+Every state change is one guarded UPDATE (``WHERE status = <expected>``), or
+an INSERT under the unique (campaign, subscriber) key by a claim that holds
+the campaign's row, so two senders racing for the same rows cannot both win:
+the database decides, on SQLite and PostgreSQL alike.
 
 :class:`Ledger` is the one object the runner, the workers and the CLI hold; it
 composes the ledger's parts, each in its own module: campaign records
-(:mod:`pipeline.store.campaigns`), claims on their rows
-(:mod:`pipeline.store.claims`), and what a sender writes back
-(:mod:`pipeline.store.writeback`). The records they trade in are re-exported here.
+(:mod:`pipeline.store.campaigns`), their audiences and the rows claims write
+for them (:mod:`pipeline.store.snapshot`), claims (:mod:`pipeline.store.claims`),
+and what a sender writes back (:mod:`pipeline.store.writeback`). The records
+they trade in are re-exported here.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class Ledger:
         now: datetime,
         keep: ColumnElement[bool] | None = None,
     ) -> tuple[CampaignRecord, bool]:
-        """Store the issue as rendered and snapshot the audience, in one transaction.
+        """Store the issue as rendered and fix the audience, in one transaction.
+
+        Rows are written as claims reach people (:mod:`pipeline.store.snapshot`).
 
         Returns the campaign (carrying ``issue`` itself) and whether this call
         created it; if another process planned the article first, its campaign.

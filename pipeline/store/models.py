@@ -157,6 +157,27 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The audience, fixed at planning, its rows written as claims reach them
+    # (pipeline.store.snapshot): the highest subscriber id it covers, and how
+    # far claims have got. Both NULL: every row is written (campaigns planned
+    # before migration 0018, and the welcome campaign).
+    audience_bound: Mapped[int | None] = mapped_column(Integer)
+    claimed_through: Mapped[int | None] = mapped_column(Integer)
+
+
+class CampaignExclusion(Base):
+    """A subscriber up to a campaign's ``audience_bound`` who was not in its audience.
+
+    Not active when it was planned, or left out by a series part's rule.
+    Kept until every person of the audience has a row (pipeline.store.snapshot).
+    """
+
+    __tablename__ = "campaign_exclusions"
+
+    # No foreign keys, as on deliveries (pipeline.store.ledger_links): erasure
+    # removes a subscriber's exclusions itself.
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class WaitingFor(enum.StrEnum):

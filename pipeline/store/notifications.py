@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,7 @@ from pipeline.store.models import (
     DeliveryStatus,
     Notification,
 )
+from pipeline.store.snapshot import has_unclaimed
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,16 @@ class NotificationStore:
 def stalled_campaigns(
     sessions: sessionmaker[Session], started_before: datetime
 ) -> list[tuple[str, datetime]]:
-    """Running campaigns started before ``started_before`` that still have pending rows.
+    """Running campaigns started before ``started_before`` that still have people to send to.
 
     (slug, started_at), oldest first: what the owner is told about an hour on.
     """
-    pending = exists().where(
-        Delivery.campaign_id == Campaign.id, Delivery.status == DeliveryStatus.PENDING
+    # Pending rows, or people no claim has reached yet (pipeline.store.snapshot).
+    pending = or_(
+        exists().where(
+            Delivery.campaign_id == Campaign.id, Delivery.status == DeliveryStatus.PENDING
+        ),
+        has_unclaimed(),
     )
     with sessions() as session:
         rows = session.execute(

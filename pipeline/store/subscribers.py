@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.models import (
     LEFT_STATUSES,
-    Delivery,
-    DeliveryStatus,
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.store.snapshot import suppress_for
 from pipeline.tokens import TokenClaims
 
 
@@ -182,18 +181,8 @@ def _unchanged(value: Any) -> Any:
 
 
 def suppress_pending(session: Session, subscriber_ids: list[int]) -> None:
-    """Pending ledger rows of these subscribers will not be sent."""
-    if not subscriber_ids:
-        return
-    session.execute(
-        update(Delivery)
-        .where(
-            Delivery.subscriber_id.in_(subscriber_ids),
-            Delivery.status == DeliveryStatus.PENDING,
-        )
-        .values(status=DeliveryStatus.SUPPRESSED),
-        execution_options={"synchronize_session": False},
-    )
+    """Nothing more goes to these subscribers (see :func:`pipeline.store.snapshot.suppress_for`)."""
+    suppress_for(session, subscriber_ids)
 
 
 @dataclass(frozen=True)

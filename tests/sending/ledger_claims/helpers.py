@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.config import load_settings
 from pipeline.newsletter import Newsletter
+from pipeline.store.snapshot import write_all_rows
 from pipeline.subscribers import import_csv
 from tests.helpers import FixedClock, copy_sample_folder
 
@@ -25,3 +26,12 @@ def _newsletter(tmp_path: Path, database_url: str) -> Newsletter:
 def _clock(nl: Newsletter) -> FixedClock:
     assert isinstance(nl.clock, FixedClock)
     return nl.clock
+
+
+def rows_written(nl: Newsletter, campaign_id: int) -> None:
+    """Every person's ledger row, ``pending``, now (claims would write them as they go).
+
+    For tests that shape rows before claiming them (some made catch-up rows).
+    """
+    with nl.sessions.begin() as session:
+        write_all_rows(session, campaign_id)

@@ -27,7 +27,7 @@ from pipeline.sending.transports.base import (
 from pipeline.store.ledger import Ledger, OutcomeGroup
 from pipeline.store.models import Delivery, DeliveryStatus
 from tests.helpers import SAMPLE_SLUG
-from tests.sending.ledger_claims.helpers import _clock
+from tests.sending.ledger_claims.helpers import _clock, rows_written
 
 
 class Scripted(Transport):
@@ -97,6 +97,7 @@ def test_a_split_claim_whose_lease_went_does_not_send_its_later_parts(
     sender B sends them all: part 2 must not also go from this sender."""
     ledger, clock = newsletter.ledger, _clock(newsletter)
     campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    rows_written(newsletter, campaign.id)
     with newsletter.sessions.begin() as session:
         ids = list(session.scalars(select(Delivery.id).order_by(Delivery.id)))
         session.execute(

@@ -12,7 +12,7 @@ from pipeline.sending.runner import DEFAULT_LEASE
 from pipeline.store.ledger import OutcomeGroup
 from pipeline.store.models import Delivery, DeliveryStatus
 from tests.helpers import SAMPLE_SLUG
-from tests.sending.ledger_claims.helpers import _clock
+from tests.sending.ledger_claims.helpers import _clock, rows_written
 
 
 def _rows(nl: Newsletter) -> dict[int, tuple[DeliveryStatus, str | None, str | None]]:
@@ -103,6 +103,7 @@ def test_recording_one_issue_of_a_split_claim_leaves_the_other_in_flight(
     recorded sent and the process died, it would never go at all.
     """
     campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    rows_written(newsletter, campaign.id)
     ledger, clock = newsletter.ledger, _clock(newsletter)
     slot = clock()
     with newsletter.sessions.begin() as session:
