@@ -308,13 +308,20 @@ def unclaimed(session: Session, campaign_ids: list[int]) -> dict[int, int]:
                 CampaignExclusion.subscriber_id <= bound,
             )
         )
-        # Rows already there for people not yet reached (catch-up sends):
-        # rarely any, each looked up once.
+        # Rows already there for people not yet reached (catch-up sends, leavers'
+        # suppressed rows): a range of the unique key, rarely holding any.
         with_row = session.scalar(
             select(func.count())
             .select_from(Delivery)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.campaign_id == campaign_id, span, _in_audience(campaign_id))
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.subscriber_id > (after or 0),
+                Delivery.subscriber_id <= bound,
+                ~exists().where(
+                    CampaignExclusion.campaign_id == campaign_id,
+                    CampaignExclusion.subscriber_id == Delivery.subscriber_id,
+                ),
+            )
         )
         counts[campaign_id] = int(everyone or 0) - int(excluded or 0) - int(with_row or 0)
     return counts
