@@ -52,6 +52,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from pipeline.store.db import insert_new_only, rowcount
@@ -87,15 +88,16 @@ def awaits_claim(campaign_ids: Any) -> ColumnElement[bool]:
     To the catch-up track such a person holds the part as surely as one with
     a row: their live email is on its way.
     """
-    return exists().where(
-        Campaign.id.in_(campaign_ids),
+    return exists().where(Campaign.id.in_(campaign_ids), _unreached())
+
+
+def _unreached() -> ColumnElement[bool]:
+    """A ``campaigns`` row and a ``subscribers`` row: in its audience, and no claim yet."""
+    return and_(
         has_unclaimed(),
         Subscriber.id > func.coalesce(Campaign.claimed_through, 0),
         Subscriber.id <= Campaign.audience_bound,
-        ~exists().where(
-            CampaignExclusion.campaign_id == Campaign.id,
-            CampaignExclusion.subscriber_id == Subscriber.id,
-        ),
+        _in_audience(Campaign.id),
     )
 
 
@@ -199,6 +201,15 @@ def _claim_statements(dialect: str) -> dict[str, Executable]:
 _CLAIM_STATEMENTS = {dialect: _claim_statements(dialect) for dialect in ("sqlite", "postgresql")}
 
 
+def _locked_state(connection: Connection, campaign_id: int) -> tuple[int, int] | None:
+    """(audience_bound, claimed_through) with the campaign's row locked; None: all rows written."""
+    statement = _CLAIM_STATEMENTS[connection.dialect.name]["state"]
+    state = connection.execute(statement, {"campaign": campaign_id}).one_or_none()
+    if state is None or state.audience_bound is None:
+        return None
+    return state.audience_bound, state.claimed_through or 0
+
+
 def claim_people(
     session: Session,
     campaign_id: int,
@@ -220,12 +231,10 @@ def claim_people(
     """
     connection = session.connection()
     statements = _CLAIM_STATEMENTS[connection.dialect.name]
-    state = connection.execute(statements["state"], {"campaign": campaign_id}).one_or_none()
-    if state is None or state.audience_bound is None:
+    state = _locked_state(connection, campaign_id)
+    if state is None or state[1] >= state[0]:
         return None
-    bound, after = state.audience_bound, state.claimed_through or 0
-    if after >= bound:
-        return None
+    bound, after = state
     values: dict[str, Any] = {"campaign": campaign_id, "after": after, "bound": bound}
     last = connection.execute(statements["last"], {**values, "skip": size - 1}).scalar()
     upto = bound if last is None else last
@@ -250,14 +259,10 @@ def write_all_rows(session: Session, campaign_id: int) -> int:
     For ``send --include-new``, which adds whoever is not in the campaign:
     the audience's own people must be in it first.
     """
-    state = session.execute(
-        select(Campaign.audience_bound, Campaign.claimed_through)
-        .where(Campaign.id == campaign_id)
-        .with_for_update()
-    ).one_or_none()
-    if state is None or state.audience_bound is None:
+    state = _locked_state(session.connection(), campaign_id)
+    if state is None:
         return 0
-    bound, after = state.audience_bound, state.claimed_through or 0
+    bound, after = state
     added = 0
     if after < bound:
         rows = (
@@ -296,15 +301,16 @@ def unclaimed(session: Session, campaign_ids: list[int]) -> dict[int, int]:
         )
     ).all()
     counts: dict[int, int] = {}
-    for campaign_id, bound, after in states:
-        span = and_(Subscriber.id > (after or 0), Subscriber.id <= bound)
+    for campaign_id, bound, claimed_through in states:
+        after = claimed_through or 0
+        span = and_(Subscriber.id > after, Subscriber.id <= bound)
         everyone = session.scalar(select(func.count()).select_from(Subscriber).where(span))
         excluded = session.scalar(
             select(func.count())
             .select_from(CampaignExclusion)
             .where(
                 CampaignExclusion.campaign_id == campaign_id,
-                CampaignExclusion.subscriber_id > (after or 0),
+                CampaignExclusion.subscriber_id > after,
                 CampaignExclusion.subscriber_id <= bound,
             )
         )
@@ -315,7 +321,7 @@ def unclaimed(session: Session, campaign_ids: list[int]) -> dict[int, int]:
             .select_from(Delivery)
             .where(
                 Delivery.campaign_id == campaign_id,
-                Delivery.subscriber_id > (after or 0),
+                Delivery.subscriber_id > after,
                 Delivery.subscriber_id <= bound,
                 ~exists().where(
                     CampaignExclusion.campaign_id == campaign_id,
@@ -349,13 +355,7 @@ def suppress_unreached(session: Session, subscriber_ids: Collection[int]) -> Non
     their row and passes them by.
     """
     reaches = and_(
-        has_unclaimed(),
-        func.coalesce(Campaign.claimed_through, 0) < Subscriber.id,
-        Subscriber.id <= Campaign.audience_bound,
-        ~exists().where(
-            CampaignExclusion.campaign_id == Campaign.id,
-            CampaignExclusion.subscriber_id == Subscriber.id,
-        ),
+        _unreached(),
         ~exists().where(
             Delivery.campaign_id == Campaign.id, Delivery.subscriber_id == Subscriber.id
         ),
