@@ -29,7 +29,7 @@ from pipeline.store.models import (
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.store.row_conditions import has_open_rows, status_is
+from pipeline.store.row_conditions import has_open_rows, pending
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def pending_count(sessions: sessionmaker[Session], campaign_id: int) -> int:
         count = session.scalar(
             select(func.count())
             .select_from(Delivery)
-            .where(Delivery.campaign_id == campaign_id, status_is(DeliveryStatus.PENDING))
+            .where(Delivery.campaign_id == campaign_id, pending())
         )
         unclaimed = snapshot.unclaimed(session, [campaign_id]).get(campaign_id, 0)
         return int(count or 0) + unclaimed

@@ -1,28 +1,35 @@
-"""Claims on a campaign's rows: claim a batch, renew its lease, expire a dead sender's, requeue.
+"""Claims on a campaign's rows: who takes the next batch, under which token.
 
 Every state change is one guarded UPDATE (``WHERE status = <expected>``), so
 two senders racing for the same rows cannot both win: the database decides,
 on SQLite and PostgreSQL alike. This is the runner's hot path: one claim per
-batch, a renewal every quarter lease while it is out. What becomes of a claimed
-row afterwards (its outcome, or given back) is written by :mod:`pipeline.store.writeback`.
+batch. A claim's lease (renewed, expired, requeued) is :mod:`pipeline.store.leases`;
+what becomes of a claimed row afterwards (its outcome, or given back) is
+written by :mod:`pipeline.store.writeback`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, Update, bindparam, or_, select, update
+from sqlalchemy import Insert, Select, Update, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store import snapshot
 from pipeline.store.db import rowcount
-from pipeline.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
-from pipeline.store.row_conditions import in_flight, status_is
+from pipeline.store.models import (
+    Delivery,
+    DeliveryStatus,
+    InFlightClaim,
+    Subscriber,
+    SubscriberStatus,
+)
+from pipeline.store.row_conditions import pending, status_is
 from pipeline.store.write_turns import WriteTurns
 from pipeline.store.write_turns import turn as write_turn
 
@@ -160,7 +167,7 @@ def _has_pending(sessions: sessionmaker[Session], campaign_id: int) -> bool:
     with sessions.begin() as session:
         first = session.scalar(
             select(Delivery.id)
-            .where(Delivery.campaign_id == campaign_id, status_is(DeliveryStatus.PENDING))
+            .where(Delivery.campaign_id == campaign_id, pending())
             .limit(1)
             .with_for_update()
         )
@@ -176,7 +183,7 @@ def _claim_statement() -> Update:
         select(Delivery.id)
         .where(
             Delivery.campaign_id == bindparam("campaign"),
-            status_is(DeliveryStatus.PENDING),
+            pending(),
             Delivery.id > bindparam("after"),
         )
         .order_by(Delivery.id)
@@ -198,6 +205,7 @@ def _claim_statement() -> Update:
         .where(
             Delivery.id.in_(select(claimable.c.id)),
             Delivery.status == DeliveryStatus.PENDING,
+            Delivery.claimed_at.is_(None),
         )
         .values(
             status=DeliveryStatus.SENDING,
@@ -230,10 +238,22 @@ def _claimed_statement() -> Select[int, int, str, str | None, datetime | None]:
     )
 
 
-# The hot path's two statements, built once: building them anew for every
+def _hold_statement() -> Insert:
+    """The claim's row in ``in_flight_claims``, written with its rows' move to ``sending``."""
+    return insert(InFlightClaim).values(
+        token=bindparam("token"),
+        campaign_id=bindparam("campaign"),
+        claimed_by=bindparam("owner"),
+        claimed_at=bindparam("now", type_=InFlightClaim.claimed_at.type),
+    )
+
+
+# The hot path's statements, built once: building them anew for every
 # batch (and its cache key) cost about as much as reading the 1,000 rows.
 _CLAIM = _claim_statement()
 _CLAIMED = _claimed_statement()
+_HOLD = _hold_statement()
+_UNHOLD = delete(InFlightClaim).where(InFlightClaim.token == bindparam("token"))
 
 
 def _claim_once(
@@ -249,6 +269,15 @@ def _claim_once(
     """One guarded claim: the rows to send, and how many rows it took (suppressed too)."""
     token = uuid.uuid4().hex
     with write_turn(turns), sessions.begin() as session:
+        connection = session.connection()
+        # The claim's row first, in the same transaction: a row in ``sending``
+        # always has its claim listed, or nothing would ever expire it or keep
+        # its campaign open. First, because claim_people then holds the
+        # campaign's row until commit: every statement after it makes the next
+        # sender wait.
+        connection.execute(
+            _HOLD, {"token": token, "campaign": campaign_id, "owner": owner, "now": now}
+        )
         people = snapshot.claim_people(
             session, campaign_id, size, now, owner, token, careful=careful
         )
@@ -258,7 +287,7 @@ def _claim_once(
         else:
             # Core execution: plain rows, no ORM bookkeeping on the hot path.
             taken = rowcount(
-                session.connection().execute(
+                connection.execute(
                     _CLAIM,
                     {
                         "campaign": campaign_id,
@@ -270,6 +299,8 @@ def _claim_once(
                     },
                 )
             )
+        if not taken:
+            connection.execute(_UNHOLD, {"token": token})
     if not taken:
         return Claim(campaign_id=campaign_id, token=token, rows=[]), 0
     # Read once the claim is committed, so writers wait on it the shortest
@@ -297,84 +328,6 @@ def _claim_once(
                 )
                 .values(status=DeliveryStatus.SUPPRESSED, claim_token=None)
             )
+            if not claimed:
+                session.connection().execute(_UNHOLD, {"token": token})
     return Claim(campaign_id=campaign_id, token=token, rows=claimed), taken
-
-
-def renew(sessions: sessionmaker[Session], claim: Claim, now: datetime) -> bool:
-    """Extend the lease on a claim still in flight; whether the claim still holds.
-
-    False when no row of the claim is in flight any more: another process
-    expired it (the rows are ``uncertain`` now), so this sender lost its lease.
-    """
-    with sessions.begin() as session:
-        result = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.campaign_id == claim.campaign_id,
-                Delivery.claim_token == claim.token,
-                status_is(DeliveryStatus.SENDING),
-            )
-            .values(claimed_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        return rowcount(result) > 0
-
-
-def expire_stale(
-    sessions: sessionmaker[Session],
-    campaign_id: int,
-    now: datetime,
-    lease: timedelta,
-    is_dead: Callable[[str], bool],
-) -> int:
-    """Rows in flight for a sender that is gone become uncertain.
-
-    A sender is gone when ``is_dead(claimed_by)`` says so (a crashed
-    process on this host) or when it has not renewed its lease in time.
-    Those rows may or may not have left: resending could double-send and
-    dropping could miss, so they are flagged for the owner instead. They
-    keep their claim token, so that if their sender was only slow and
-    reports later, the ledger takes its word (see writeback).
-    """
-    flying = in_flight(campaign_id)
-    with sessions.begin() as session:
-        owners = session.scalars(select(Delivery.claimed_by).where(flying).distinct()).all()
-        dead = [owner for owner in owners if owner is not None and is_dead(owner)]
-        result = session.execute(
-            update(Delivery)
-            .where(
-                flying,
-                or_(Delivery.claimed_at < now - lease, Delivery.claimed_by.in_(dead)),
-            )
-            .values(
-                status=DeliveryStatus.UNCERTAIN,
-                error="the sender stopped while this message was in flight",
-            ),
-            execution_options={"synchronize_session": False},
-        )
-        return rowcount(result)
-
-
-def requeue_uncertain(sessions: sessionmaker[Session], campaign_id: int) -> int:
-    """Uncertain rows back to pending, for an owner who prefers a duplicate to a miss.
-
-    The claim token goes: the old sender's late report then matches
-    nothing, and whoever claims the rows next does so under a new token.
-    """
-    with sessions.begin() as session:
-        result = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.campaign_id == campaign_id,
-                Delivery.status == DeliveryStatus.UNCERTAIN,
-            )
-            .values(
-                status=DeliveryStatus.PENDING,
-                error=None,
-                claim_token=None,
-                claimed_at=None,
-                claimed_by=None,
-            ),
-            execution_options={"synchronize_session": False},
-        )
-        return rowcount(result)

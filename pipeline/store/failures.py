@@ -45,7 +45,15 @@ def requeue_failed(
                 Delivery.status == DeliveryStatus.FAILED,
                 Delivery.failure_kind.in_(sorted(kinds)),
             )
-            .values(status=DeliveryStatus.PENDING, error=None, failure_kind=None),
+            # Unclaimed, as every pending row is (the table's CHECK), so that a claim finds it.
+            .values(
+                status=DeliveryStatus.PENDING,
+                error=None,
+                failure_kind=None,
+                claim_token=None,
+                claimed_at=None,
+                claimed_by=None,
+            ),
             execution_options={"synchronize_session": False},
         )
         return rowcount(result)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.render import RenderedIssue
-from pipeline.store import campaigns, claims
+from pipeline.store import campaigns, claims, leases
 from pipeline.store.campaigns import CampaignCounts, CampaignRecord
 from pipeline.store.catch_up_issues import catch_up_issue
 from pipeline.store.claims import Claim, ClaimedRow
@@ -126,7 +126,7 @@ class Ledger:
     def renew(self, claim: Claim, now: datetime) -> bool:
         """Extend the lease on a claim still in flight; whether the claim still holds."""
         with turn(self._turns):
-            return claims.renew(self._sessions, claim, now)
+            return leases.renew(self._sessions, claim, now)
 
     def expire_stale(
         self,
@@ -136,11 +136,11 @@ class Ledger:
         is_dead: Callable[[str], bool],
     ) -> int:
         """Rows in flight for a sender that is gone become uncertain (see claims)."""
-        return claims.expire_stale(self._sessions, campaign_id, now, lease, is_dead)
+        return leases.expire_stale(self._sessions, campaign_id, now, lease, is_dead)
 
     def requeue_uncertain(self, campaign_id: int) -> int:
         """Uncertain rows back to pending, for an owner who prefers a duplicate to a miss."""
-        return claims.requeue_uncertain(self._sessions, campaign_id)
+        return leases.requeue_uncertain(self._sessions, campaign_id)
 
     # -- write-back (pipeline.store.writeback) ---------------------------------------
 

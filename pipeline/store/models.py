@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Enum,
     ForeignKey,
@@ -265,21 +266,32 @@ class Delivery(Base):
         # person at most once, ever": live, caught up, --include-new or resent.
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
         Index("ix_deliveries_subscriber", "subscriber_id"),
-        # Partial: a row enters and leaves each once, so a state change costs
-        # few index writes (migration 0005 says why that matters).
+        # Partial, and on columns an outcome never changes (migration 0019): the
+        # write of a row's outcome then touches no index, and PostgreSQL keeps
+        # the new version on the row's own page (a HOT update; the table's
+        # fillfactor leaves the room). An index naming ``status`` would forbid
+        # that. Pending rows are the ones never claimed since they last became
+        # pending (the CHECK below); rows in flight are found through
+        # ``in_flight_claims``, their rows by token.
         Index(
             "ix_deliveries_pending",
             "campaign_id",
             "id",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("claimed_at IS NULL"),
+            postgresql_where=text("claimed_at IS NULL"),
         ),
         Index(
-            "ix_deliveries_in_flight",
+            "ix_deliveries_claim_token",
             "campaign_id",
             "claim_token",
-            sqlite_where=text("status = 'sending'"),
-            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("claim_token IS NOT NULL"),
+            postgresql_where=text("claim_token IS NOT NULL"),
+        ),
+        # What keeps a pending row in ix_deliveries_pending: every write that makes
+        # a row pending clears its claim, and one that forgot would fail here
+        # rather than leave the row where no claim looks.
+        CheckConstraint(
+            "status <> 'pending' OR claimed_at IS NULL", name="ck_deliveries_pending_unclaimed"
         ),
         # Catch-up rows only (migration 0017): who had one on a given day.
         Index(
@@ -290,6 +302,27 @@ class Delivery(Base):
             postgresql_where=text("catch_up_at IS NOT NULL"),
         ),
     )
+
+
+class InFlightClaim(Base):
+    """A claim whose rows may still be ``sending``: its token, campaign, holder and lease.
+
+    Written in the transaction that makes its rows ``sending``, gone in the one
+    that settles the last of them (an outcome, given back, expired as
+    uncertain). No index on ``deliveries`` names ``status`` (see its indexes),
+    so "what is in flight for this campaign?" is answered here, one row per
+    batch, and a lease renewal rewrites this row instead of the batch's.
+    """
+
+    __tablename__ = "in_flight_claims"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    # Renewed every quarter lease while the claim is out: older than a lease, it is stale.
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_in_flight_claims_campaign", "campaign_id"),)
 
 
 class CatchUpIssue(Base):

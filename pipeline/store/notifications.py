@@ -20,9 +20,9 @@ from pipeline.store.models import (
     Campaign,
     CampaignStatus,
     Delivery,
-    DeliveryStatus,
     Notification,
 )
+from pipeline.store.row_conditions import pending
 from pipeline.store.snapshot import has_unclaimed
 
 
@@ -130,10 +130,8 @@ def stalled_campaigns(
     (slug, started_at), oldest first: what the owner is told about an hour on.
     """
     # Pending rows, or people no claim has reached yet (pipeline.store.snapshot).
-    pending = or_(
-        exists().where(
-            Delivery.campaign_id == Campaign.id, Delivery.status == DeliveryStatus.PENDING
-        ),
+    waiting = or_(
+        exists().where(Delivery.campaign_id == Campaign.id, pending()),
         has_unclaimed(),
     )
     with sessions() as session:
@@ -143,7 +141,7 @@ def stalled_campaigns(
                 Campaign.status == CampaignStatus.RUNNING,
                 Campaign.started_at.is_not(None),
                 Campaign.started_at <= started_before,
-                pending,
+                waiting,
             )
             .order_by(Campaign.started_at)
         ).all()

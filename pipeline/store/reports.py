@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.ledger import CampaignCounts
-from pipeline.store.models import Delivery, DeliveryStatus
+from pipeline.store.models import Delivery, DeliveryStatus, InFlightClaim
 from pipeline.store.row_conditions import in_flight
 
 #: What a row in doubt or failed without a stored reason is reported as.
@@ -117,12 +117,16 @@ class Reports:
         return sorted(reasons, key=lambda r: (-r.count, r.status, r.reason))
 
     def in_flight(self, campaign_id: int) -> list[InFlight]:
-        """Who holds rows in ``sending`` (``claimed_by``), how many and since when, oldest first."""
+        """Who holds rows in ``sending`` (``claimed_by``), how many and since when, oldest first.
+
+        "Since" is the last renewal of the holder's oldest claim still out.
+        """
         with self._sessions() as session:
             rows = session.execute(
-                select(Delivery.claimed_by, func.min(Delivery.claimed_at), func.count())
-                .where(in_flight(campaign_id))  # through ix_deliveries_in_flight
-                .group_by(Delivery.claimed_by)
+                select(InFlightClaim.claimed_by, func.min(InFlightClaim.claimed_at), func.count())
+                .join(Delivery, Delivery.claim_token == InFlightClaim.token)
+                .where(in_flight(campaign_id))
+                .group_by(InFlightClaim.claimed_by)
             ).all()
         held = [
             InFlight(holder=holder or "unknown", since=since, count=int(count))

@@ -2,43 +2,56 @@
 
 Both halves of the ledger ask them: campaigns (is anything left open?) and
 claims (which rows are pending, which are in flight). They live here once, so
-the form the indexes need (the status inline, the claim token named) is kept
-in one place.
+the form the indexes need (the index's predicate named, the claims in flight
+looked up by token) is kept in one place.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, literal, or_
+from sqlalchemy import and_, exists, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipeline.store.models import Delivery, DeliveryStatus
+from pipeline.store.models import Delivery, DeliveryStatus, InFlightClaim
 
 
 def status_is(status: DeliveryStatus) -> ColumnElement[bool]:
-    """``deliveries.status = '<status>'``, written into the SQL as the partial indexes are.
+    """``deliveries.status = '<status>'``, the status written into the SQL.
 
-    A bound parameter serves SQLite, but a PostgreSQL plan for a prepared
-    statement cannot prove that a parameter equals an index's predicate, and
-    would pass over ``ix_deliveries_pending`` and ``ix_deliveries_in_flight``.
+    A bound parameter serves SQLite, but PostgreSQL plans a prepared
+    statement once for any value, and the value decides whether an index
+    (or the ledger's few rows in one state) is the way in.
     """
     return Delivery.status == literal(status, Delivery.status.type, literal_execute=True)
 
 
-def in_flight(campaign_id: ColumnElement[int] | int) -> ColumnElement[bool]:
-    """A campaign's rows in ``sending``, read through ``ix_deliveries_in_flight``.
+def pending() -> ColumnElement[bool]:
+    """Rows ``pending``, read through ``ix_deliveries_pending``.
 
-    Every such row holds a claim token; saying so lets SQLite's planner see
-    that the partial index answers the question, rather than walking all the
-    campaign's rows through the unique index.
+    The index holds rows without a claim (``claimed_at IS NULL``: a pending
+    row has none, the table's CHECK says so), not rows by status: an
+    outcome's write then touches no index (migration 0019 says why).
+    Naming the predicate lets both planners see that the index answers.
     """
+    return and_(Delivery.claimed_at.is_(None), status_is(DeliveryStatus.PENDING))
+
+
+def in_flight(campaign_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """A campaign's rows in ``sending``: those of its claims in ``in_flight_claims``, by token.
+
+    No index on ``deliveries`` names the status, so the claims table says
+    which tokens to look for and ``ix_deliveries_claim_token`` finds their
+    rows (the ``IS NOT NULL`` lets SQLite's planner see that it may).
+    """
+    tokens = select(InFlightClaim.token).where(InFlightClaim.campaign_id == campaign_id)
     return and_(
+        Delivery.claim_token.is_not(None),
+        Delivery.claim_token.in_(tokens),
         Delivery.campaign_id == campaign_id,
         status_is(DeliveryStatus.SENDING),
-        Delivery.claim_token.is_not(None),
     )
 
 
 def has_open_rows(campaign_id: ColumnElement[int] | int) -> ColumnElement[bool]:
-    """Rows pending or in flight: two EXISTS, so each can use its partial index."""
-    pending = exists().where(Delivery.campaign_id == campaign_id, status_is(DeliveryStatus.PENDING))
-    return or_(pending, exists().where(in_flight(campaign_id)))
+    """Rows pending or in flight: two EXISTS, each through its own index."""
+    waiting = exists().where(Delivery.campaign_id == campaign_id, pending())
+    return or_(waiting, exists().where(in_flight(campaign_id)))

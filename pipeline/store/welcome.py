@@ -36,6 +36,7 @@ from pipeline.store.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.store.row_conditions import pending
 
 
 def ensure_campaign(
@@ -133,9 +134,5 @@ def _enrol(session: Session, welcome_id: int, who: ColumnElement[bool]) -> int:
 def has_pending(sessions: sessionmaker[Session], welcome_id: int) -> bool:
     """Whether someone waits for their welcome (an index lookup, cheap to poll)."""
     with sessions() as session:
-        query = select(
-            exists().where(
-                Delivery.campaign_id == welcome_id, Delivery.status == DeliveryStatus.PENDING
-            )
-        )
+        query = select(exists().where(Delivery.campaign_id == welcome_id, pending()))
         return bool(session.scalar(query))

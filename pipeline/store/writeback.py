@@ -19,10 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BindParameter, Connection, Table, Update, bindparam, literal, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    literal,
+    update,
+)
 
 from pipeline.store.db import rowcount
-from pipeline.store.models import Delivery, DeliveryStatus
+from pipeline.store.models import Delivery, DeliveryStatus, InFlightClaim
+from pipeline.store.row_conditions import status_is
 
 if TYPE_CHECKING:
     from pipeline.store.claims import Claim
@@ -41,8 +52,9 @@ class OutcomeGroup:
     failure_kind: str | None = None  # why a failed group failed (transports.base.FailureKind)
 
 
-#: The columns an outcome writes.
-_RECORDED = ("status", "message_id", "error", "sent_at", "claim_token", "failure_kind")
+#: The columns an outcome writes: none of them indexed, so on PostgreSQL the
+#: write is a HOT update (migration 0019). The claim token stays on the row.
+_RECORDED = ("status", "message_id", "error", "sent_at", "failure_kind")
 
 
 def _table() -> Table:
@@ -58,7 +70,6 @@ def _outcome(group: OutcomeGroup, now: datetime) -> dict[str, Any]:
         "new_message_id": group.message_id,
         "new_error": group.error,
         "new_sent_at": now if group.status == DeliveryStatus.SENT else None,
-        "new_claim_token": None,
         "new_failure_kind": group.failure_kind,
     }
 
@@ -66,8 +77,7 @@ def _outcome(group: OutcomeGroup, now: datetime) -> dict[str, Any]:
 def _outcome_statements(current: DeliveryStatus) -> dict[str, Update]:
     """Outcome writes onto rows ``current`` under a claim, built once for each state.
 
-    ``token``: the whole claim, by token, the status inline so that
-    PostgreSQL's plan can use the partial index ix_deliveries_in_flight.
+    ``token``: the whole claim, by token (``ix_deliveries_claim_token``).
     ``ids``: a group of rows by id (the primary key). ``row``: one row, for
     executemany (which allows bound values only). Built anew for every
     batch, a statement and its cache key cost a tenth of the write.
@@ -152,6 +162,34 @@ def record_outcomes(
             claim.campaign_id,
             expected - matched,
         )
+    whole = claim.whole and expected == len(claim.rows)
+    _settle(connection, claim, everything=whole and matched == expected)
+
+
+#: A claim's row in ``in_flight_claims`` goes with its last row in flight.
+_SETTLE = (
+    delete(InFlightClaim)
+    .where(InFlightClaim.token == bindparam("token"))
+    .where(
+        ~exists().where(
+            Delivery.campaign_id == bindparam("campaign"),
+            Delivery.claim_token == bindparam("token"),
+            Delivery.claim_token.is_not(None),
+            status_is(DeliveryStatus.SENDING),
+        )
+    )
+)
+_SETTLE_ALL = delete(InFlightClaim).where(InFlightClaim.token == bindparam("token"))
+
+
+def _settle(connection: Connection, claim: Claim, *, everything: bool) -> None:
+    """Drop the claim from ``in_flight_claims`` once none of its rows is in flight.
+
+    ``everything``: this write settled every row the claim took, so no row
+    needs looking at (a send's usual case: one primary-key delete).
+    """
+    values = {"token": claim.token, "campaign": claim.campaign_id}
+    connection.execute(_SETTLE_ALL if everything else _SETTLE, values)
 
 
 def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[int] | None) -> None:
@@ -186,3 +224,4 @@ def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[in
             claim.campaign_id,
             expected - released,
         )
+    _settle(connection, claim, everything=False)

@@ -14,7 +14,7 @@ from pipeline.errors import NotFoundError, PipelineError
 from pipeline.newsletter import Newsletter
 from pipeline.sending.transports import Outcome, Transport
 from pipeline.sending.transports.base import CampaignMessage, DeliveryResult, Recipient
-from pipeline.store.models import Delivery, DeliveryStatus
+from pipeline.store.models import Delivery, DeliveryStatus, InFlightClaim
 from pipeline.subscribers import add_subscriber, import_csv, remove_subscriber
 from tests.helpers import SAMPLE_SLUG, FixedClock, copy_sample_folder
 
@@ -141,8 +141,17 @@ def test_rows_left_in_flight_by_a_crash_become_uncertain_not_resent(
     report = newsletter.send(SAMPLE_SLUG)
     campaign = newsletter.ledger.get_campaign(SAMPLE_SLUG)
     assert campaign is not None
-    # Simulate a sender killed mid-batch: two rows claimed, never recorded.
+    # Simulate a sender killed mid-batch: two rows claimed, never recorded
+    # (and, as a claim writes them in the same transaction, its claim listed).
     with newsletter.sessions.begin() as session:
+        session.add(
+            InFlightClaim(
+                token="claim-of-a-dead-sender",
+                campaign_id=campaign.id,
+                claimed_by="another-host:4242",
+                claimed_at=clock(),
+            )
+        )
         rows = session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id))
         ids = list(rows)[:2]
         session.execute(

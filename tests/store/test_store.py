@@ -48,7 +48,7 @@ def test_migration_creates_every_table_and_index(engine: Engine) -> None:
     assert {
         "ix_subscribers_status_id",
         "ix_deliveries_pending",
-        "ix_deliveries_in_flight",
+        "ix_deliveries_claim_token",
     } <= indexes
     foreign_keys = {
         fk["referred_table"]: fk["options"].get("ondelete")
