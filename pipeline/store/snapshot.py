@@ -56,7 +56,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from pipeline.store.db import insert_new_only, rowcount
-from pipeline.store.ledger_links import locking_audience
+from pipeline.store.ledger_links import hold_out_erasure
 from pipeline.store.models import (
     Campaign,
     CampaignExclusion,
@@ -165,33 +165,57 @@ def _claim_statements(dialect: str) -> dict[str, Executable]:
         .order_by(Subscriber.id)
     )
     columns = ["campaign_id", "subscriber_id", "status", "claim_token", "claimed_at"]
+    # What a claim needs to know, read with the campaign's row locked, in one
+    # statement (each round trip is time the next sender waits for the lock):
+    # how far claims have got, the last of the next ``size`` people (read
+    # through the primary key alone), and the first row already written for
+    # someone past that point (see "insert_new_only").
+    claimed = func.coalesce(Campaign.claimed_through, 0)
+    last = (
+        select(Subscriber.id)
+        .where(
+            Subscriber.id > claimed,
+            Subscriber.id <= Campaign.audience_bound,
+            _in_audience(campaign),
+        )
+        .order_by(Subscriber.id)
+        .offset(bindparam("skip", type_=Integer))
+        .limit(1)
+        .correlate(Campaign)
+        .scalar_subquery()
+    )
+    first_row = (
+        select(func.min(Delivery.subscriber_id))
+        .where(
+            Delivery.campaign_id == Campaign.id,
+            Delivery.subscriber_id > claimed,
+            Delivery.subscriber_id <= Campaign.audience_bound,
+        )
+        .correlate(Campaign)
+        .scalar_subquery()
+    )
     return {
         "state": select(Campaign.audience_bound, Campaign.claimed_through)
         .where(Campaign.id == campaign)
         .with_for_update(),
-        # The last of the next ``size`` people: read through the primary key alone.
-        "last": select(Subscriber.id)
-        .where(people("bound"))
-        .order_by(Subscriber.id)
-        .offset(bindparam("skip", type_=Integer))
-        .limit(1),
-        "insert": insert(Delivery).from_select(
-            [*columns, "claimed_by", "attempts"], locking_audience(rows)
-        ),
+        "next": select(
+            Campaign.audience_bound,
+            Campaign.claimed_through,
+            last.label("last"),
+            first_row.label("first_row"),
+        )
+        .where(Campaign.id == campaign)
+        .with_for_update(of=Campaign),
+        # No lock on each person read (ledger_links' rule for other writers):
+        # a claim holds the ledger's shared claim lock, which erasure waits for.
+        "insert": insert(Delivery).from_select([*columns, "claimed_by", "attempts"], rows),
         # A row may be there already for someone the claims had not reached: a
         # catch-up send of this article, or a suppressed row (they left). Then
         # the unique key keeps theirs. Not always: on PostgreSQL ``ON CONFLICT``
         # costs a speculative insertion per row, an eighth of a send's database time.
         "insert_new_only": insert_new_only(dialect, Delivery).from_select(
-            [*columns, "claimed_by", "attempts"], locking_audience(rows)
+            [*columns, "claimed_by", "attempts"], rows
         ),
-        "any_row": select(Delivery.id)
-        .where(
-            Delivery.campaign_id == campaign,
-            Delivery.subscriber_id > bindparam("after", type_=Integer),
-            Delivery.subscriber_id <= bindparam("upto", type_=Integer),
-        )
-        .limit(1),
         "advance": update(Campaign)
         .where(Campaign.id == campaign)
         .values(claimed_through=bindparam("upto", type_=Integer)),
@@ -231,17 +255,27 @@ def claim_people(
     """
     connection = session.connection()
     statements = _CLAIM_STATEMENTS[connection.dialect.name]
-    state = _locked_state(connection, campaign_id)
-    if state is None or state[1] >= state[0]:
+    # Before the campaign's row: the time it is held is the time others wait.
+    hold_out_erasure(connection)
+    state = connection.execute(
+        statements["next"], {"campaign": campaign_id, "skip": size - 1}
+    ).one_or_none()
+    if state is None or state.audience_bound is None:
         return None
-    bound, after = state
-    values: dict[str, Any] = {"campaign": campaign_id, "after": after, "bound": bound}
-    last = connection.execute(statements["last"], {**values, "skip": size - 1}).scalar()
-    upto = bound if last is None else last
-    del values["bound"]
-    values.update(upto=upto, token=token, now=now, owner=owner)
-    if not careful:
-        careful = connection.execute(statements["any_row"], values).first() is not None
+    bound, after = state.audience_bound, state.claimed_through or 0
+    if after >= bound:
+        return None
+    upto = bound if state.last is None else state.last
+    # A row already there in the range (rare): insert around it.
+    careful = careful or (state.first_row is not None and state.first_row <= upto)
+    values: dict[str, Any] = {
+        "campaign": campaign_id,
+        "after": after,
+        "upto": upto,
+        "token": token,
+        "now": now,
+        "owner": owner,
+    }
     result = connection.execute(
         statements["insert_new_only" if careful else "insert"],
         values,
@@ -277,7 +311,7 @@ def write_all_rows(session: Session, campaign_id: int) -> int:
         )
         result = session.execute(
             insert_new_only(session.get_bind().dialect.name, Delivery).from_select(
-                ["campaign_id", "subscriber_id", "status", "attempts"], locking_audience(rows)
+                ["campaign_id", "subscriber_id", "status", "attempts"], rows
             ),
             execution_options={"preserve_rowcount": True},
         )

@@ -137,3 +137,40 @@ def test_a_claim_during_an_erasure_waits_and_leaves_them_out(newsletter: Newslet
     assert len(rows) == 4
     assert erased not in {subscriber for subscriber, _ in rows}
     assert {status for _, status in rows} == {DeliveryStatus.SENDING}
+
+
+def test_a_claim_waiting_for_another_reads_where_that_one_stopped(newsletter: Newsletter) -> None:
+    """The second claim's people start past the first's, read once the first commits.
+
+    Its "where are claims now?" is one statement that locks the campaign's row
+    and reads the next people through it; on PostgreSQL, having waited for
+    the lock, it must read them past the first claim's (not collide with
+    them and have to try again around them).
+    """
+    campaign, _ = newsletter.plan(SAMPLE_SLUG)
+    taken: dict[str, list[int]] = {}
+    careful: list[str] = []
+
+    def claim(name: str) -> Callable[[], Any]:
+        def job() -> None:
+            got = newsletter.ledger.claim(campaign.id, 2, newsletter.clock(), name)
+            taken[name] = [row.subscriber_id for row in got.rows]
+
+        return job
+
+    def conflicts(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO deliveries") and "ON CONFLICT" in statement:
+            careful.append(statement)
+
+    event.listen(newsletter.engine, "before_cursor_execute", conflicts)
+    try:
+        if newsletter.engine.dialect.name == "postgresql":
+            _race(newsletter, claim("first"), "INSERT INTO deliveries", claim("second"))
+        else:  # one writer at a time: the second waits for its turn before it starts
+            claim("first")()
+            claim("second")()
+    finally:
+        event.remove(newsletter.engine, "before_cursor_execute", conflicts)
+    ids = sorted(subscriber for subscriber, _ in _rows(newsletter) if subscriber is not None)
+    assert taken == {"first": ids[:2], "second": ids[2:4]}
+    assert careful == []  # no collision: the second never had to insert around the first
