@@ -8,6 +8,7 @@ raises :class:`TemplateError` naming the file and line.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Mapping
@@ -37,6 +38,35 @@ def _autoescape(name: str | None) -> bool:
     return name is not None and name.endswith((".mjml", ".html"))
 
 
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between commands; a cache it cannot read or write is only slower.
+
+    Jinja compiles a template on first use in each process (about 15 ms for
+    the email's two, most of a command's first render); the cache holds the
+    compiled code under the source's checksum and Jinja's version, so an
+    edited template is compiled again. In the user's own temporary folder
+    (Jinja's default, which it checks is theirs alone).
+    """
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, TypeError):
+            bucket.reset()  # unreadable or damaged: compiled anew, written again
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):  # read-only or full: the next command compiles too
+            super().dump_bytecode(bucket)
+
+
+@functools.lru_cache(maxsize=1)
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        return _QuietBytecodeCache()
+    except (OSError, RuntimeError):  # no private temporary folder to be had: no cache
+        return None
+
+
 @functools.lru_cache(maxsize=8)
 def template_environment(templates_dir: Path) -> jinja2.Environment:
     """The Jinja2 environment for a folder's templates, built once per folder."""
@@ -51,6 +81,7 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["display_url"] = _display_url
     return env
