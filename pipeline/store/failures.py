@@ -21,6 +21,7 @@ from pipeline.store.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.store.row_conditions import back_to_pending
 from pipeline.store.snapshot import suppress_for
 
 #: Bounded IN lists: a batch can hold thousands of rows.
@@ -45,15 +46,7 @@ def requeue_failed(
                 Delivery.status == DeliveryStatus.FAILED,
                 Delivery.failure_kind.in_(sorted(kinds)),
             )
-            # Unclaimed, as every pending row is (the table's CHECK), so that a claim finds it.
-            .values(
-                status=DeliveryStatus.PENDING,
-                error=None,
-                failure_kind=None,
-                claim_token=None,
-                claimed_at=None,
-                claimed_by=None,
-            ),
+            .values({**back_to_pending(), "failure_kind": None}),
             execution_options={"synchronize_session": False},
         )
         return rowcount(result)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.store.claims import Claim
 from pipeline.store.db import rowcount
 from pipeline.store.models import Delivery, DeliveryStatus, InFlightClaim
-from pipeline.store.row_conditions import status_is
+from pipeline.store.row_conditions import back_to_pending, status_is
 
 
 def renew(sessions: sessionmaker[Session], claim: Claim, now: datetime) -> bool:
@@ -94,13 +94,7 @@ def requeue_uncertain(sessions: sessionmaker[Session], campaign_id: int) -> int:
                 Delivery.campaign_id == campaign_id,
                 Delivery.status == DeliveryStatus.UNCERTAIN,
             )
-            .values(
-                status=DeliveryStatus.PENDING,
-                error=None,
-                claim_token=None,
-                claimed_at=None,
-                claimed_by=None,
-            ),
+            .values(back_to_pending()),
             execution_options={"synchronize_session": False},
         )
         return rowcount(result)

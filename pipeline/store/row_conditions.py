@@ -8,6 +8,8 @@ looked up by token) is kept in one place.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, exists, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,6 +35,22 @@ def pending() -> ColumnElement[bool]:
     Naming the predicate lets both planners see that the index answers.
     """
     return and_(Delivery.claimed_at.is_(None), status_is(DeliveryStatus.PENDING))
+
+
+def back_to_pending() -> dict[str, Any]:
+    """The values that make a row ``pending`` again: its state, and no claim left on it.
+
+    Every write that makes a row pending uses these: a pending row with a
+    claim would sit outside ``ix_deliveries_pending``, where no claim looks
+    (the table's CHECK refuses it). Given back, requeued and retried rows alike.
+    """
+    return {
+        "status": DeliveryStatus.PENDING,
+        "error": None,
+        "claim_token": None,
+        "claimed_at": None,
+        "claimed_by": None,
+    }
 
 
 def in_flight(campaign_id: ColumnElement[int] | int) -> ColumnElement[bool]:

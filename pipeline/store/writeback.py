@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from pipeline.store.db import rowcount
 from pipeline.store.models import Delivery, DeliveryStatus, InFlightClaim
-from pipeline.store.row_conditions import status_is
+from pipeline.store.row_conditions import back_to_pending, status_is
 
 if TYPE_CHECKING:
     from pipeline.store.claims import Claim
@@ -198,7 +198,6 @@ def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[in
     if delivery_ids is None and not claim.whole:
         delivery_ids = [row.delivery_id for row in claim.rows]  # this part's rows only
     expected = len(claim.rows) if delivery_ids is None else len(delivery_ids)
-    back = {"status": DeliveryStatus.PENDING, "claim_token": None, "claimed_at": None}
     released = 0
     for current in (DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN):
         if released >= expected:
@@ -208,7 +207,7 @@ def release_rows(connection: Connection, claim: Claim, delivery_ids: Sequence[in
         if delivery_ids is not None:
             where.append(table.c.id.in_(delivery_ids))
         matched = rowcount(
-            connection.execute(update(table).where(*where, status).values(**back, claimed_by=None))
+            connection.execute(update(table).where(*where, status).values(back_to_pending()))
         )
         if matched and current is DeliveryStatus.UNCERTAIN:
             log.warning(

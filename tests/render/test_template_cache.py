@@ -13,11 +13,17 @@ def _env(templates: Path, cache: jinja2.BytecodeCache) -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(templates), bytecode_cache=cache)
 
 
-def test_a_second_process_loads_the_compiled_template_and_an_edit_is_seen(tmp_path: Path) -> None:
+def _folders(tmp_path: Path, source: str) -> tuple[Path, Path]:
+    """A templates folder holding ``t.txt``, and an empty cache folder."""
     templates, cache_dir = tmp_path / "templates", tmp_path / "cache"
     templates.mkdir()
     cache_dir.mkdir()
-    (templates / "t.txt").write_text("Hello {{ name }}")
+    (templates / "t.txt").write_text(source)
+    return templates, cache_dir
+
+
+def test_a_second_process_loads_the_compiled_template_and_an_edit_is_seen(tmp_path: Path) -> None:
+    templates, cache_dir = _folders(tmp_path, "Hello {{ name }}")
     cache = _QuietBytecodeCache(str(cache_dir))
     assert _env(templates, cache).get_template("t.txt").render(name="Ann") == "Hello Ann"
     (cached,) = cache_dir.iterdir()
@@ -41,10 +47,7 @@ def test_a_second_process_loads_the_compiled_template_and_an_edit_is_seen(tmp_pa
 
 
 def test_a_damaged_or_unwritable_cache_only_costs_a_compile(tmp_path: Path) -> None:
-    templates, cache_dir = tmp_path / "templates", tmp_path / "cache"
-    templates.mkdir()
-    cache_dir.mkdir()
-    (templates / "t.txt").write_text("Hi {{ name }}")
+    templates, cache_dir = _folders(tmp_path, "Hi {{ name }}")
     cache = _QuietBytecodeCache(str(cache_dir))
     assert _env(templates, cache).get_template("t.txt").render(name="Ann") == "Hi Ann"
     (cached,) = cache_dir.iterdir()
