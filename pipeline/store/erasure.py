@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.db import rowcount
+from pipeline.store.leavers import forget_exclusions_of, suppress_unreached
 from pipeline.store.ledger_links import lock_for_erasure
 from pipeline.store.models import (
     ConfirmationOutbox,
@@ -41,7 +42,6 @@ from pipeline.store.models import (
     Subscriber,
     WebhookEvent,
 )
-from pipeline.store.snapshot import forget_exclusions_of, suppress_unreached
 
 #: What replaces an erased address inside an error text another row keeps.
 ERASED_MARK = "(erased address)"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.leavers import suppress_for
 from pipeline.store.models import (
     LEFT_STATUSES,
     Campaign,
@@ -21,7 +22,6 @@ from pipeline.store.models import (
     SubscriberStatus,
     WebhookEvent,
 )
-from pipeline.store.snapshot import suppress_for
 
 if TYPE_CHECKING:
     from pipeline.events.model import DeliveryEvent

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.db import rowcount
+from pipeline.store.leavers import suppress_for
 from pipeline.store.models import (
     LEFT_STATUSES,
     Delivery,
@@ -22,7 +23,6 @@ from pipeline.store.models import (
     SubscriberStatus,
 )
 from pipeline.store.row_conditions import back_to_pending
-from pipeline.store.snapshot import suppress_for
 
 #: Bounded IN lists: a batch can hold thousands of rows.
 _CHUNK = 500

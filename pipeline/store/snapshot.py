@@ -17,7 +17,8 @@ claim writes its people's rows, already ``sending`` under its token:
   the next people past it (:func:`claim_people`), inserts their rows and
   moves it, in one transaction that locks the campaign's row, so two senders
   never take the same people. Someone who left since the plan gets a
-  ``suppressed`` row, never an email, as before.
+  ``suppressed`` row, never an email, as before (before a claim reaches them:
+  :mod:`pipeline.store.leavers`).
 * Until every person has a row, the people past ``claimed_through`` count as
   pending (:func:`unclaimed`) for every reader of the counts, and the
   campaign stays open: it is neither finished nor forgotten by a worker, and
@@ -31,7 +32,6 @@ NULL) has all its rows.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -56,7 +56,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from pipeline.store.db import insert_new_only, rowcount
-from pipeline.store.ledger_links import hold_out_erasure
+from pipeline.store.ledger_links import hold_out_erasure, locking_audience
 from pipeline.store.models import (
     Campaign,
     CampaignExclusion,
@@ -88,10 +88,10 @@ def awaits_claim(campaign_ids: Any) -> ColumnElement[bool]:
     To the catch-up track such a person holds the part as surely as one with
     a row: their live email is on its way.
     """
-    return exists().where(Campaign.id.in_(campaign_ids), _unreached())
+    return exists().where(Campaign.id.in_(campaign_ids), unreached())
 
 
-def _unreached() -> ColumnElement[bool]:
+def unreached() -> ColumnElement[bool]:
     """A ``campaigns`` row and a ``subscribers`` row: in its audience, and no claim yet."""
     return and_(
         has_unclaimed(),
@@ -311,7 +311,7 @@ def write_all_rows(session: Session, campaign_id: int) -> int:
         )
         result = session.execute(
             insert_new_only(session.get_bind().dialect.name, Delivery).from_select(
-                ["campaign_id", "subscriber_id", "status", "attempts"], rows
+                ["campaign_id", "subscriber_id", "status", "attempts"], locking_audience(rows)
             ),
             execution_options={"preserve_rowcount": True},
         )
@@ -365,56 +365,6 @@ def unclaimed(session: Session, campaign_ids: list[int]) -> dict[int, int]:
         )
         counts[campaign_id] = int(everyone or 0) - int(excluded or 0) - int(with_row or 0)
     return counts
-
-
-def suppress_for(session: Session, subscriber_ids: Collection[int]) -> None:
-    """These subscribers left: their ``pending`` rows and unreached places are suppressed."""
-    ids = list(subscriber_ids)
-    if not ids:
-        return
-    suppress_unreached(session, ids)
-    session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SUPPRESSED),
-        execution_options={"synchronize_session": False},
-    )
-
-
-def suppress_unreached(session: Session, subscriber_ids: Collection[int]) -> None:
-    """A ``suppressed`` row for each of these people in each campaign not yet reaching them.
-
-    Someone who leaves (or is erased) before a claim reaches them is counted
-    as the plan counted them, suppressed, never mailed; a claim later finds
-    their row and passes them by.
-    """
-    reaches = and_(
-        _unreached(),
-        ~exists().where(
-            Delivery.campaign_id == Campaign.id, Delivery.subscriber_id == Subscriber.id
-        ),
-    )
-    rows = (
-        select(
-            Campaign.id,
-            Subscriber.id,
-            literal(DeliveryStatus.SUPPRESSED.value, String),
-            literal(0, Integer),
-        )
-        .select_from(Campaign)
-        .join(Subscriber, Subscriber.id.in_(list(subscriber_ids)))
-        .where(reaches)
-    )
-    session.execute(
-        insert(Delivery).from_select(["campaign_id", "subscriber_id", "status", "attempts"], rows)
-    )
-
-
-def forget_exclusions_of(session: Session, subscriber_id: int) -> None:
-    """An erased subscriber leaves the exclusion lists too (after :func:`suppress_unreached`)."""
-    session.execute(
-        delete(CampaignExclusion).where(CampaignExclusion.subscriber_id == subscriber_id)
-    )
 
 
 def _forget_exclusions(session: Session, campaign_id: int) -> None:

@@ -20,12 +20,12 @@ from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.store.leavers import suppress_for
 from pipeline.store.models import (
     LEFT_STATUSES,
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.store.snapshot import suppress_for
 from pipeline.tokens import TokenClaims
 
 
@@ -181,7 +181,7 @@ def _unchanged(value: Any) -> Any:
 
 
 def suppress_pending(session: Session, subscriber_ids: list[int]) -> None:
-    """Nothing more goes to these subscribers (see :func:`pipeline.store.snapshot.suppress_for`)."""
+    """Nothing more goes to these subscribers (see :func:`pipeline.store.leavers.suppress_for`)."""
     suppress_for(session, subscriber_ids)
 
 
