@@ -5,8 +5,9 @@ for the campaigns still sending: a row still ``pending`` becomes
 ``suppressed``, and a campaign whose claims have not reached the person yet
 gets a ``suppressed`` row for them at once (its audience was fixed when it
 was planned, :mod:`pipeline.store.snapshot`), so the counts still add up to
-planned and no later claim mails them. A row already in flight goes out:
-that batch had read the address.
+planned and no later claim mails them. A row already in flight is left to
+its batch, which has read the address (a per-message transport asks again
+every few dozen messages: :func:`pipeline.store.claims.still_wanted`).
 """
 
 from __future__ import annotations
